@@ -1,0 +1,59 @@
+/*
+ * lib/barrier: the generational write barrier and the remembered set.
+ *
+ * The barrier's fast path is two page-flag tests (after V8): a store is recorded only
+ * when the value's page has POINTERS_TO_HERE_ARE_INTERESTING (young) and the host's
+ * page has POINTERS_FROM_HERE_ARE_INTERESTING (old, code, large). The slow path is the
+ * strategy the build selected (remembered_set option):
+ *   store-buffer  append the slot to the mutator's thread-local store buffer; the
+ *                 buffer is flushed into the page slot sets when it overflows and at the
+ *                 start of every collection pause;
+ *   slot-set      insert the slot straight into its page's slot set (one atomic OR).
+ * Invariant (checked by the verifier after each GC): every old-to-young slot is in its
+ * page's slot set, or in some mutator's store buffer before the flush.
+ *
+ * Offers:  barrier_write (every store of a tagged value into a heap object), the
+ *          per-mutator remembered-set state, remset_flush_all for the collectors.
+ * Needs:   lib/heap (pages, mutators), slot_set.h.
+ */
+#ifndef WALTZ_BARRIER_H
+#define WALTZ_BARRIER_H
+
+#include "heap/heap.h"
+#include "waltz_config.h"
+
+void remset_record_slow(struct mutator *m, struct object *host, value_t *slot);
+
+static inline void barrier_generational(struct mutator *m, struct object *host, value_t *slot, value_t v)
+{
+    if ((page_flags(page_of_value(v)) & PAGE_POINTERS_TO_HERE_ARE_INTERESTING) &&
+        (page_flags(page_of(host)) & PAGE_POINTERS_FROM_HERE_ARE_INTERESTING))
+        remset_record_slow(m, host, slot);
+}
+
+/* Stores v into slot, a field of host, and tells the collector. */
+static inline void barrier_write(struct mutator *m, struct object *host, value_t *slot, value_t v)
+{
+    *slot = v;
+    if (value_is_ref(v))
+        barrier_generational(m, host, slot, v);
+}
+
+/* Stores v into word index of host (a tagged field). */
+static inline void object_store(struct mutator *m, struct object *host, size_t index, value_t v)
+{
+    barrier_write(m, host, &object_slots(host)[index], v);
+}
+
+/* Per-mutator state: called when a mutator attaches and before it detaches. */
+void remset_mutator_init(struct mutator *m);
+void remset_mutator_teardown(struct mutator *m);
+
+/* Inside a safepoint: moves every buffered slot into the slot sets. Returns the number
+ * of buffered entries flushed (0 for slot-set). */
+size_t remset_flush_all(struct heap *heap);
+
+/* The name of the strategy compiled in. */
+const char *remset_strategy_name(void);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * Collection policy and pause orchestration (see gc.h).
+ */
+#include "gc/gc.h"
+
+#include <stdio.h>
+
+#include "barrier/barrier.h"
+#include "heap/spaces.h"
+#include "heap/verify.h"
+#include "marking/marking.h"
+#include "scavenge/scavenge.h"
+#include "telemetry/tracer.h"
+
+#define OLD_LIMIT_MIN_BYTES (32 * MiB)
+#define OLD_LIMIT_GROWTH 2
+
+static void retire_lab(struct mutator *m, void *arg) { heap_retire_lab(m->heap, &m->lab); }
+
+static void verify(struct gc *gc, const char *when, uint64_t pause_id)
+{
+    char report[2048];
+    size_t problems = heap_verify(gc->heap, report, sizeof report);
+    gc->verified_count++;
+    if (problems)
+        platform_fatal("heap verification failed %s (pause %llu): %zu problem(s): %s", when,
+                       (unsigned long long)pause_id, problems, report);
+}
+
+static void begin_pause(struct gc *gc, struct pause_record *pause, enum pause_kind kind,
+                        enum gc_reason reason, uint64_t start_ns)
+{
+    struct heap *heap = gc->heap;
+    *pause = (struct pause_record){
+        .pause_id = gc->next_pause_id++,
+        .cycle_id = gc->next_cycle_id++,
+        .kind = kind,
+        .reason = reason,
+        .start_ns = start_ns,
+        .gc_threads = 1,
+        .mutators = heap->safepoint.thread_count,
+        .thread_id = platform_thread_id(),
+        .young_before_bytes = heap_young_used_bytes(heap),
+        .old_before_bytes = heap_old_used_bytes(heap),
+    };
+}
+
+static void end_pause(struct gc *gc, struct pause_record *pause, enum cycle_kind cycle_kind,
+                      struct cycle_record *cycle)
+{
+    struct heap *heap = gc->heap;
+    uint64_t end_ns = platform_now_ns();
+    pause->duration_ns = end_ns - pause->start_ns;
+    if (pause->kind != PAUSE_SCAVENGE)
+        pause->young_after_bytes = heap_young_used_bytes(heap);
+    pause->old_after_bytes = heap_old_used_bytes(heap);
+    cycle->cycle_id = pause->cycle_id;
+    cycle->kind = cycle_kind;
+    cycle->start_ns = pause->start_ns;
+    cycle->end_ns = end_ns;
+    cycle->pauses = 1;
+    cycle->pause_total_ns = pause->duration_ns;
+    if (gc->telemetry) {
+        telemetry_add_pause(gc->telemetry, pause);
+        telemetry_add_cycle(gc->telemetry, cycle);
+    }
+}
+
+static void update_old_limit(struct heap *heap)
+{
+    size_t limit = heap_old_used_bytes(heap) * OLD_LIMIT_GROWTH;
+    if (limit < OLD_LIMIT_MIN_BYTES)
+        limit = OLD_LIMIT_MIN_BYTES;
+    heap->old_limit_bytes = limit;
+}
+
+/* Both collections run with the world stopped, LABs retired and buffers flushed. */
+static void run_scavenge(struct gc *gc, struct gc_tracer *tracer)
+{
+    scavenge_collect(gc->heap, tracer);
+    gc->scavenges++;
+}
+
+static void run_full(struct gc *gc, struct gc_tracer *tracer, struct cycle_record *cycle)
+{
+    marking_full_gc(gc->heap, tracer, cycle);
+    update_old_limit(gc->heap);
+    gc->full_gcs++;
+}
+
+static void record_ttsp(struct gc *gc, const struct pause_record *pause,
+                        const struct safepoint_stats *stats)
+{
+    if (!gc->telemetry)
+        return;
+    struct phase_record rec = {
+        .pause_id = pause->pause_id,
+        .cycle_id = pause->cycle_id,
+        .phase = "ttsp",
+        .start_ns = stats->requested_ns,
+        .duration_ns = stats->ttsp_ns,
+        .items = stats->threads_stopped,
+        .thread_id = pause->thread_id,
+    };
+    telemetry_add_phase(gc->telemetry, &rec);
+}
+
+static void collect(struct heap *heap, struct mutator *m, enum collect_request what,
+                    enum gc_reason reason, uint64_t seen_epoch)
+{
+    struct gc *gc = heap->gc;
+    struct safepoint_stats stats;
+    safepoint_begin(&heap->safepoint, m ? &m->safepoint : NULL, &stats);
+    bool demanded = reason == REASON_FORCED || reason == REASON_STRESS;
+    if (!demanded && atomic_load(&heap->gc_epoch) != seen_epoch) {
+        /* Another thread collected while this one waited: just retry the allocation. */
+        safepoint_end(&heap->safepoint, m ? &m->safepoint : NULL);
+        return;
+    }
+    heap_for_each_mutator(heap, retire_lab, NULL);
+
+    struct pause_record pause;
+    struct cycle_record cycle = {0};
+    begin_pause(gc, &pause, what == COLLECT_SCAVENGE ? PAUSE_SCAVENGE : PAUSE_FULL, reason,
+                stats.requested_ns);
+    pause.ttsp_ns = stats.ttsp_ns;
+    struct gc_tracer tracer = {gc->telemetry, &pause, pause.thread_id};
+    record_ttsp(gc, &pause, &stats);
+    size_t flushed = 0;
+    TRACE_PHASE(&tracer, "remset", remset_ns, flushed) flushed = remset_flush_all(heap);
+    if (heap->config.verify_heap)
+        verify(gc, "before the collection", pause.pause_id);
+
+    if (what == COLLECT_SCAVENGE) {
+        run_scavenge(gc, &tracer);
+        end_pause(gc, &pause, CYCLE_SCAVENGE, &cycle);
+        if (heap_old_used_bytes(heap) > heap->old_limit_bytes ||
+            heap_committed_bytes(heap) > heap->config.heap_size_bytes) {
+            /* The old generation passed its limit: a full GC in the same stop. */
+            if (heap->config.verify_heap)
+                verify(gc, "after the scavenge", pause.pause_id);
+            begin_pause(gc, &pause, PAUSE_FULL, REASON_HEAP_LIMIT, platform_now_ns());
+            tracer.pause = &pause;
+            cycle = (struct cycle_record){0};
+            run_full(gc, &tracer, &cycle);
+            end_pause(gc, &pause, CYCLE_FULL, &cycle);
+        }
+    } else {
+        run_full(gc, &tracer, &cycle);
+        end_pause(gc, &pause, CYCLE_FULL, &cycle);
+    }
+    if (heap->config.verify_heap)
+        verify(gc, "after the collection", pause.pause_id);
+    if (heap_committed_bytes(heap) > heap->config.heap_size_bytes)
+        heap_fatal_oom(heap, "promotion into the old generation", 0);
+    atomic_fetch_add(&heap->gc_epoch, 1);
+    safepoint_end(&heap->safepoint, m ? &m->safepoint : NULL);
+}
+
+struct gc *gc_create(struct heap *heap, struct telemetry *telemetry)
+{
+    struct gc *gc = platform_calloc(1, sizeof *gc);
+    gc->heap = heap;
+    gc->telemetry = telemetry;
+    heap->gc = gc;
+    heap->collect = collect;
+    return gc;
+}
+
+void gc_destroy(struct gc *gc)
+{
+    gc->heap->collect = NULL;
+    gc->heap->gc = NULL;
+    platform_free(gc);
+}
+
+void gc_mutator_attach(struct gc *gc, struct mutator *m, const char *name)
+{
+    heap_mutator_attach(gc->heap, m, name);
+    remset_mutator_init(m);
+}
+
+void gc_mutator_detach(struct mutator *m)
+{
+    remset_mutator_teardown(m);
+    heap_mutator_detach(m);
+}
+
+void gc_collect(struct heap *heap, struct mutator *m, enum collect_request what)
+{
+    heap->collect(heap, m, what, REASON_FORCED, atomic_load(&heap->gc_epoch));
+}

@@ -1,0 +1,271 @@
+/*
+ * young_gc=serial: Cheney's copying collector (C. J. Cheney, "A nonrecursive list
+ * compacting algorithm", CACM 1970) over a paged semispace, with promotion by age.
+ *
+ * From-space holds the objects allocated since the last scavenge. Every live object is
+ * copied once: into to-space if it has not survived a scavenge yet, otherwise (it lies
+ * below the age mark) into old space, where it is "promoted". The copy's address is
+ * left in the original's map word (an untagged forwarding pointer). To-space is both
+ * the destination and the queue: a scan pointer follows the allocation pointer through
+ * to-space pages until it catches up; promoted objects go on a separate worklist,
+ * because old-space LABs are not contiguous. When to-space is full, survivors are
+ * promoted instead.
+ *
+ * Invariant at the end: no root, remembered slot, live object or weak reference points
+ * into from-space; every old-to-young slot of a promoted object is in its page's slot
+ * set; weak slots whose target died read VALUE_CLEARED.
+ */
+#include <string.h>
+
+#include "barrier/slot_set.h"
+#include "heap/spaces.h"
+#include "scavenge/scavenge.h"
+
+struct weak_slot {
+    struct page *host_page; /* NULL: a weak root, not in a heap object */
+    value_t *slot;
+};
+
+struct scavenger {
+    struct heap *heap;
+    struct new_space *ns;
+    struct lab old_lab;
+    struct object **promoted; /* promoted objects still to scan */
+    size_t promoted_count, promoted_capacity;
+    struct weak_slot *weak;
+    size_t weak_count, weak_capacity;
+    uint64_t copied_bytes, promoted_bytes, objects;
+};
+
+const char *scavenge_strategy_name(void) { return "serial"; }
+
+static void push_promoted(struct scavenger *s, struct object *o)
+{
+    if (s->promoted_count == s->promoted_capacity) {
+        s->promoted_capacity = s->promoted_capacity ? s->promoted_capacity * 2 : 1024;
+        s->promoted = platform_realloc(s->promoted, s->promoted_capacity * sizeof *s->promoted);
+    }
+    s->promoted[s->promoted_count++] = o;
+}
+
+static void push_weak(struct scavenger *s, struct page *host_page, value_t *slot)
+{
+    if (s->weak_count == s->weak_capacity) {
+        s->weak_capacity = s->weak_capacity ? s->weak_capacity * 2 : 256;
+        s->weak = platform_realloc(s->weak, s->weak_capacity * sizeof *s->weak);
+    }
+    s->weak[s->weak_count++] = (struct weak_slot){host_page, slot};
+}
+
+/* Bump allocation in to-space; the scavenger is the only allocator during the pause. */
+static struct object *allocate_in_to_space(struct scavenger *s, size_t size)
+{
+    struct page *p = s->ns->alloc_page;
+    while (p) {
+        if (p->area_end - p->alloc_top >= size) {
+            struct object *o = (struct object *)p->alloc_top;
+            p->alloc_top += size;
+            return o;
+        }
+        heap_write_filler(s->heap, p->alloc_top, p->area_end - p->alloc_top);
+        p->alloc_top = p->area_end;
+        p = p->next;
+        s->ns->alloc_page = p;
+    }
+    return NULL;
+}
+
+static struct object *allocate_in_old_space(struct scavenger *s, size_t size)
+{
+    if (s->old_lab.limit - s->old_lab.top < size) {
+        if (s->old_lab.limit > s->old_lab.top)
+            paged_space_free(&s->heap->old_space, s->old_lab.top, s->old_lab.limit - s->old_lab.top);
+        uintptr_t start, end;
+        if (!paged_space_take(&s->heap->old_space, size, HEAP_LAB_BYTES, &start, &end))
+            platform_fatal("promotion failed: cannot grow old space by %zu bytes (system memory)", size);
+        s->old_lab.top = start;
+        s->old_lab.limit = end;
+    }
+    struct object *o = (struct object *)s->old_lab.top;
+    s->old_lab.top += size;
+    return o;
+}
+
+static struct object *evacuate(struct scavenger *s, struct object *o)
+{
+    value_t map_word = o->map_word;
+    if (object_is_forwarded_word(map_word))
+        return object_forwardee_of(map_word);
+    struct object *map = value_to_object(map_word);
+    size_t size = object_size_with_map(o, map);
+    struct object *copy = NULL;
+    bool promote = heap_below_age_mark(s->heap, o);
+    if (!promote)
+        copy = allocate_in_to_space(s, size);
+    if (!copy) {
+        copy = allocate_in_old_space(s, size);
+        promote = true;
+    }
+    memcpy(copy, o, size);
+    o->map_word = (value_t)copy;
+    s->objects++;
+    if (promote) {
+        s->promoted_bytes += size;
+        push_promoted(s, copy);
+    } else {
+        s->copied_bytes += size;
+    }
+    return copy;
+}
+
+/* Updates one slot of a live object (or a root) that may point into from-space. */
+static inline void scavenge_slot(struct scavenger *s, struct page *host_page, value_t *slot)
+{
+    value_t v = *slot;
+    if (!value_is_ref(v))
+        return;
+    struct object *target = value_to_object(v);
+    if (!(page_flags(page_of(target)) & PAGE_IN_FROM))
+        return;
+    if (value_is_weak(v)) {
+        push_weak(s, host_page, slot);
+        return;
+    }
+    struct object *copy = evacuate(s, target);
+    *slot = value_from_object(copy);
+    if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
+        slot_set_insert(host_page, slot);
+}
+
+static void scan_object(struct scavenger *s, struct object *o)
+{
+    size_t start, end;
+    object_tagged_range(o, object_map(o), &start, &end);
+    struct page *host_page = page_of(o);
+    value_t *slots = object_slots(o);
+    for (size_t i = start; i < end; i++)
+        scavenge_slot(s, host_page, &slots[i]);
+}
+
+static void visit_root(value_t *slot, void *ctx) { scavenge_slot(ctx, NULL, slot); }
+
+static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
+{
+    struct scavenger *s = ctx;
+    value_t v = *slot;
+    if (!value_is_ref(v) || !object_in_young(value_to_object(v)))
+        return SLOT_REMOVE;
+    if (value_is_weak(v)) {
+        push_weak(s, NULL, slot); /* the slot stays recorded; it may still point young */
+        return SLOT_KEEP;
+    }
+    struct object *copy = evacuate(s, value_to_object(v));
+    *slot = value_from_object(copy);
+    return object_in_young(copy) ? SLOT_KEEP : SLOT_REMOVE;
+}
+
+static size_t visit_remembered_space(struct scavenger *s, struct space *space)
+{
+    size_t n = 0;
+    space_for_each_page(space, p) n += slot_set_iterate(p, visit_remembered, s);
+    return n;
+}
+
+/* Cheney's loop: scan to-space behind the allocation pointer, and the promoted
+ * objects, until neither has work. */
+static void process(struct scavenger *s)
+{
+    struct page *scan_page = s->ns->to.first_page;
+    uintptr_t scan = scan_page->area_start;
+    for (;;) {
+        bool progress = false;
+        while (scan_page) {
+            if (scan < scan_page->alloc_top) {
+                struct object *o = (struct object *)scan;
+                scan += object_size(o);
+                scan_object(s, o);
+                progress = true;
+                continue;
+            }
+            if (scan_page == s->ns->alloc_page || !scan_page->next)
+                break;
+            scan_page = scan_page->next;
+            scan = scan_page->area_start;
+        }
+        while (s->promoted_count > 0) {
+            scan_object(s, s->promoted[--s->promoted_count]);
+            progress = true;
+        }
+        if (!progress)
+            return;
+    }
+}
+
+static void process_weak(struct scavenger *s)
+{
+    for (size_t i = 0; i < s->weak_count; i++) {
+        value_t *slot = s->weak[i].slot;
+        value_t v = *slot;
+        if (!value_is_weak(v) || !object_in_from_space(value_to_object(v)))
+            continue;
+        value_t map_word = value_to_object(v)->map_word;
+        if (!object_is_forwarded_word(map_word)) {
+            *slot = VALUE_CLEARED;
+            continue;
+        }
+        struct object *copy = object_forwardee_of(map_word);
+        *slot = value_weak_from_object(copy);
+        struct page *host_page = s->weak[i].host_page;
+        if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
+            slot_set_insert(host_page, slot);
+    }
+}
+
+static void visit_weak_root(value_t *slot, void *ctx)
+{
+    value_t v = *slot;
+    if (value_is_ref(v) && object_in_from_space(value_to_object(v)))
+        push_weak(ctx, NULL, slot);
+}
+
+static void poison_from_space(struct new_space *ns)
+{
+    space_for_each_page(&ns->from, p)
+        memset((void *)p->area_start, 0xfd, p->area_end - p->area_start);
+}
+
+void scavenge_collect(struct heap *heap, struct gc_tracer *tracer)
+{
+    struct pause_record *pause = tracer->pause;
+    struct scavenger s = {.heap = heap, .ns = &heap->new_space};
+    pause->young_before_bytes = heap_young_used_bytes(heap);
+    new_space_flip(s.ns);
+
+    TRACE_PHASE(tracer, "roots", roots_ns, s.objects) heap_visit_strong_roots(heap, visit_root, &s);
+    size_t remembered = 0;
+    TRACE_PHASE(tracer, "evacuate", evacuate_ns, s.objects)
+    {
+        remembered += visit_remembered_space(&s, &heap->old_space.base);
+        remembered += visit_remembered_space(&s, &heap->code_space.base);
+        remembered += visit_remembered_space(&s, &heap->large_space.base);
+        process(&s);
+    }
+    TRACE_PHASE(tracer, "weak", weak_ns, s.weak_count)
+    {
+        heap_visit_weak_roots(heap, visit_weak_root, &s);
+        process_weak(&s);
+    }
+    if (s.old_lab.limit > s.old_lab.top)
+        paged_space_free(&heap->old_space, s.old_lab.top, s.old_lab.limit - s.old_lab.top);
+    new_space_set_age_mark(s.ns);
+    if (heap->config.verify_heap)
+        poison_from_space(s.ns);
+
+    pause->young_after_bytes = heap_young_used_bytes(heap);
+    pause->copied_bytes = s.copied_bytes;
+    pause->promoted_bytes = s.promoted_bytes;
+    pause->remset_slots = remembered;
+    pause->gc_threads = 1;
+    platform_free(s.promoted);
+    platform_free(s.weak);
+}
