@@ -128,6 +128,13 @@ size_t slot_set_iterate(struct page *chunk, enum slot_callback_result (*fn)(valu
             if (!bits)
                 continue;
             uint32_t keep = bits;
+            /* The referents are usually scattered: start fetching all of them first. */
+            for (uint32_t pending = bits; pending; pending &= pending - 1) {
+                size_t offset_slots = b * SLOT_SET_BUCKET_SLOTS + w * 32 + (unsigned)__builtin_ctz(pending);
+                value_t v = *(value_t *)((uintptr_t)chunk + offset_slots * WORD_BYTES);
+                if (v & 1)
+                    __builtin_prefetch((void *)value_address(v));
+            }
             while (bits) {
                 unsigned bit = (unsigned)__builtin_ctz(bits);
                 bits &= bits - 1;

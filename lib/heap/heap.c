@@ -267,14 +267,6 @@ static void clear_words(struct object *o, size_t from_word, size_t to_word)
         slots[i] = 0;
 }
 
-struct object *heap_new_struct(struct mutator *m, struct object *map)
-{
-    size_t size = map_raw(map, MAP_INSTANCE_SIZE);
-    struct object *o = heap_allocate(m, map, size);
-    clear_words(o, 1, size / WORD_BYTES);
-    return o;
-}
-
 static struct object *new_array(struct mutator *m, struct object *map, size_t length, size_t size)
 {
     struct object *o = heap_allocate(m, map, size);

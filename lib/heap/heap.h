@@ -207,7 +207,15 @@ struct object *heap_allocate_old(struct mutator *m, struct object *map, size_t s
 struct object *heap_allocate_code(struct mutator *m, size_t tagged_count, size_t body_bytes);
 
 /* Constructors. Tagged fields start as VALUE_NULL, raw ones zero. */
-struct object *heap_new_struct(struct mutator *m, struct object *map);
+static inline struct object *heap_new_struct(struct mutator *m, struct object *map)
+{
+    size_t size = map_raw(map, MAP_INSTANCE_SIZE);
+    struct object *o = heap_allocate(m, map, size);
+    value_t *slots = object_slots(o);
+    for (size_t i = 1; i < size / WORD_BYTES; i++)
+        slots[i] = VALUE_NULL;
+    return o;
+}
 struct object *heap_new_fixed_array(struct mutator *m, size_t length);
 struct object *heap_new_weak_array(struct mutator *m, size_t length);
 struct object *heap_new_byte_array(struct mutator *m, size_t length);

@@ -91,6 +91,18 @@ static struct object *allocate_in_old_space(struct scavenger *s, size_t size)
     return o;
 }
 
+static inline void copy_object(struct object *to, const struct object *from, size_t size)
+{
+    if (size <= 8 * WORD_BYTES) {
+        const value_t *src = (const value_t *)from;
+        value_t *dst = (value_t *)to;
+        for (size_t i = 0; i < size / WORD_BYTES; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(to, from, size);
+    }
+}
+
 static struct object *evacuate(struct scavenger *s, struct object *o)
 {
     value_t map_word = o->map_word;
@@ -106,7 +118,7 @@ static struct object *evacuate(struct scavenger *s, struct object *o)
         copy = allocate_in_old_space(s, size);
         promote = true;
     }
-    memcpy(copy, o, size);
+    copy_object(copy, o, size);
     o->map_word = (value_t)copy;
     s->objects++;
     if (promote) {
