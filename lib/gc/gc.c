@@ -17,14 +17,20 @@
 
 static void retire_lab(struct mutator *m, void *arg) { heap_retire_lab(m->heap, &m->lab); }
 
-static void verify(struct gc *gc, const char *when, uint64_t pause_id)
+/* --verify-heap: inside the pause, timed as its own phase ("verify", phases.csv only). */
+static void verify(struct gc *gc, struct gc_tracer *tracer, const char *when)
 {
+    if (!gc->heap->config.verify_heap)
+        return;
     char report[2048];
-    size_t problems = heap_verify(gc->heap, report, sizeof report);
+    size_t problems = 0;
+    uint64_t verify_ns = 0, start_ns = platform_now_ns();
+    problems = heap_verify(gc->heap, report, sizeof report);
+    tracer_phase_end(tracer, "verify", &verify_ns, start_ns, problems);
     gc->verified_count++;
     if (problems)
         platform_fatal("heap verification failed %s (pause %llu): %zu problem(s): %s", when,
-                       (unsigned long long)pause_id, problems, report);
+                       (unsigned long long)tracer->pause->pause_id, problems, report);
 }
 
 static void begin_pause(struct gc *gc, struct pause_record *pause, enum pause_kind kind,
@@ -45,8 +51,10 @@ static void begin_pause(struct gc *gc, struct pause_record *pause, enum pause_ki
     };
 }
 
-static void end_pause(struct gc *gc, struct pause_record *pause, enum cycle_kind cycle_kind,
-                      struct cycle_record *cycle)
+/* Fills in what a pause knows when its collection is done. It is handed to telemetry
+ * after the world resumes, so that the resume time belongs to it. */
+static void end_collection(struct gc *gc, struct pause_record *pause, enum cycle_kind cycle_kind,
+                           struct cycle_record *cycle)
 {
     struct heap *heap = gc->heap;
     uint64_t end_ns = platform_now_ns();
@@ -59,7 +67,12 @@ static void end_pause(struct gc *gc, struct pause_record *pause, enum cycle_kind
     cycle->start_ns = pause->start_ns;
     cycle->end_ns = end_ns;
     cycle->pauses = 1;
+}
+
+static void publish(struct gc *gc, struct pause_record *pause, struct cycle_record *cycle)
+{
     cycle->pause_total_ns = pause->duration_ns;
+    cycle->end_ns = pause->start_ns + pause->duration_ns;
     if (gc->telemetry) {
         telemetry_add_pause(gc->telemetry, pause);
         telemetry_add_cycle(gc->telemetry, cycle);
@@ -109,52 +122,59 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
                     enum gc_reason reason, uint64_t seen_epoch)
 {
     struct gc *gc = heap->gc;
+    struct safepoint_thread *self = m ? &m->safepoint : NULL;
     struct safepoint_stats stats;
-    safepoint_begin(&heap->safepoint, m ? &m->safepoint : NULL, &stats);
+    safepoint_begin(&heap->safepoint, self, &stats);
     bool demanded = reason == REASON_FORCED || reason == REASON_STRESS;
     if (!demanded && atomic_load(&heap->gc_epoch) != seen_epoch) {
         /* Another thread collected while this one waited: just retry the allocation. */
-        safepoint_end(&heap->safepoint, m ? &m->safepoint : NULL);
+        safepoint_end(&heap->safepoint, self);
         return;
     }
     heap_for_each_mutator(heap, retire_lab, NULL);
 
-    struct pause_record pause;
-    struct cycle_record cycle = {0};
-    begin_pause(gc, &pause, what == COLLECT_SCAVENGE ? PAUSE_SCAVENGE : PAUSE_FULL, reason,
+    /* One stop runs one collection, or a scavenge and then a full GC when the scavenge
+     * pushed the old generation past its limit: two pauses back to back. */
+    struct pause_record pauses[2];
+    struct cycle_record cycles[2] = {{0}};
+    size_t count = 1;
+    struct pause_record *pause = &pauses[0];
+    begin_pause(gc, pause, what == COLLECT_SCAVENGE ? PAUSE_SCAVENGE : PAUSE_FULL, reason,
                 stats.requested_ns);
-    pause.ttsp_ns = stats.ttsp_ns;
-    struct gc_tracer tracer = {gc->telemetry, &pause, pause.thread_id};
-    record_ttsp(gc, &pause, &stats);
+    pause->ttsp_ns = stats.ttsp_ns;
+    struct gc_tracer tracer = {gc->telemetry, pause, pause->thread_id};
+    record_ttsp(gc, pause, &stats);
     size_t flushed = 0;
     TRACE_PHASE(&tracer, "remset", remset_ns, flushed) flushed = remset_flush_all(heap);
-    if (heap->config.verify_heap)
-        verify(gc, "before the collection", pause.pause_id);
+    verify(gc, &tracer, "before the collection");
 
     if (what == COLLECT_SCAVENGE) {
         run_scavenge(gc, &tracer);
-        end_pause(gc, &pause, CYCLE_SCAVENGE, &cycle);
+        end_collection(gc, pause, CYCLE_SCAVENGE, &cycles[0]);
         if (heap_old_used_bytes(heap) > heap->old_limit_bytes ||
             heap_committed_bytes(heap) > heap->config.heap_size_bytes) {
-            /* The old generation passed its limit: a full GC in the same stop. */
-            if (heap->config.verify_heap)
-                verify(gc, "after the scavenge", pause.pause_id);
-            begin_pause(gc, &pause, PAUSE_FULL, REASON_HEAP_LIMIT, platform_now_ns());
-            tracer.pause = &pause;
-            cycle = (struct cycle_record){0};
-            run_full(gc, &tracer, &cycle);
-            end_pause(gc, &pause, CYCLE_FULL, &cycle);
+            verify(gc, &tracer, "after the scavenge");
+            pause = &pauses[count++];
+            begin_pause(gc, pause, PAUSE_FULL, REASON_HEAP_LIMIT, platform_now_ns());
+            tracer.pause = pause;
+            run_full(gc, &tracer, &cycles[1]);
+            end_collection(gc, pause, CYCLE_FULL, &cycles[1]);
         }
     } else {
-        run_full(gc, &tracer, &cycle);
-        end_pause(gc, &pause, CYCLE_FULL, &cycle);
+        run_full(gc, &tracer, &cycles[0]);
+        end_collection(gc, pause, CYCLE_FULL, &cycles[0]);
     }
-    if (heap->config.verify_heap)
-        verify(gc, "after the collection", pause.pause_id);
+    verify(gc, &tracer, "after the collection");
     if (heap_committed_bytes(heap) > heap->config.heap_size_bytes)
         heap_fatal_oom(heap, "promotion into the old generation", 0);
     atomic_fetch_add(&heap->gc_epoch, 1);
-    safepoint_end(&heap->safepoint, m ? &m->safepoint : NULL);
+    uint64_t resume_start_ns = platform_now_ns();
+    safepoint_end(&heap->safepoint, self);
+    uint64_t resume_end_ns = platform_now_ns();
+    pause->resume_ns = resume_end_ns - resume_start_ns;
+    pause->duration_ns = resume_end_ns - pause->start_ns;
+    for (size_t i = 0; i < count; i++)
+        publish(gc, &pauses[i], &cycles[i]);
 }
 
 struct gc *gc_create(struct heap *heap, struct telemetry *telemetry)

@@ -167,9 +167,12 @@ void heap_retire_lab(struct heap *heap, struct lab *lab)
 
 _Noreturn void heap_fatal_oom(struct heap *heap, const char *what, size_t request_bytes)
 {
-    platform_fatal("heap exhausted: %s of %zu bytes cannot be satisfied within --heap-size "
-                   "%zu MiB (old generation %zu MiB in use after a full GC); raise --heap-size",
-                   what, request_bytes, heap->config.heap_size_bytes / MiB,
+    char request[64] = "";
+    if (request_bytes)
+        snprintf(request, sizeof request, " of %zu bytes", request_bytes);
+    platform_fatal("heap exhausted: %s%s does not fit in --heap-size %zu MiB (old generation: "
+                   "%zu MiB in use after a full GC); raise --heap-size",
+                   what, request, heap->config.heap_size_bytes / MiB,
                    heap_old_used_bytes(heap) / MiB);
 }
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing (Debian 12, as root), then builds and
+# tests waltz in several configurations, each in its own build directory:
+#   store-buffer  default strategies, -Dremembered_set=store-buffer, every suite
+#   slot-set      -Dremembered_set=slot-set, every suite
+#   asan          AddressSanitizer + UBSan, every suite
+#   tsan          ThreadSanitizer, the concurrency suites (safepoint, barrier, gc, telemetry)
+# Warnings are errors in every build. Ends with the line "N passed, N failed".
+# Usage: scripts/test.sh [CONFIG ...]   (default: all four)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || exit 1
+
+configs=("$@")
+[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set asan tsan)
+passed=0
+failed=0
+
+count_results() { # log file
+    local ok fail
+    ok=$(grep -E '^Ok:' "$1" | awk '{print $2}' | tail -1)
+    fail=$(grep -E '^(Fail|Timeout):' "$1" | awk '{s += $2} END {print s + 0}')
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${fail:-0}))
+}
+
+run_config() { # name, setup options..., -- test suites...
+    local name=$1 dir=build-test/$1
+    shift
+    local setup=() suites=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do setup+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    for s in "$@"; do suites+=(--suite "$s"); done
+    echo "== $name: meson setup ${setup[*]}"
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" -Dwerror=true "${setup[@]}" >"$dir.setup.log" 2>&1 ||
+            { mkdir -p build-test; cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+    fi
+    if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+        cat "$dir.build.log"
+        echo "== $name: build FAILED"
+        failed=$((failed + 1))
+        return
+    fi
+    local log=$dir.test.log
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "${suites[@]}" 2>&1 | tee "$log" |
+        grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Timeout|Skipped|Expected Fail|Unexpected Pass):'
+    count_results "$log"
+}
+
+mkdir -p build-test
+for c in "${configs[@]}"; do
+    case $c in
+    store-buffer) run_config store-buffer -Dbuildtype=debugoptimized -Dremembered_set=store-buffer ;;
+    slot-set) run_config slot-set -Dbuildtype=debugoptimized -Dremembered_set=slot-set ;;
+    asan) run_config asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false ;;
+    tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
+        -- safepoint barrier gc telemetry ;;
+    *) echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, asan, tsan)" >&2; exit 2 ;;
+    esac
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
