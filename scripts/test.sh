@@ -4,7 +4,8 @@
 #   store-buffer  default strategies, -Dremembered_set=store-buffer, every suite
 #   slot-set      -Dremembered_set=slot-set, every suite
 #   asan          AddressSanitizer + UBSan, every suite
-#   tsan          ThreadSanitizer, the concurrency suites (safepoint, barrier, gc, telemetry)
+#   tsan          ThreadSanitizer: the concurrency suites (safepoint, barrier, gc, telemetry)
+#                 and the multi-mutator integration runs
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [CONFIG ...]   (default: all four)
 set -uo pipefail
@@ -55,7 +56,7 @@ for c in "${configs[@]}"; do
     slot-set) run_config slot-set -Dbuildtype=debugoptimized -Dremembered_set=slot-set ;;
     asan) run_config asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
-        -- safepoint barrier gc telemetry ;;
+        -- safepoint barrier gc telemetry integration ;;
     *) echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, asan, tsan)" >&2; exit 2 ;;
     esac
 done

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "barrier/barrier.h"
+#include "barrier/slot_set.h"
 #include "heap/spaces.h"
 #include "heap/verify.h"
 #include "marking/marking.h"
@@ -34,7 +35,7 @@ static void verify(struct gc *gc, struct gc_tracer *tracer, const char *when)
 }
 
 static void begin_pause(struct gc *gc, struct pause_record *pause, enum pause_kind kind,
-                        enum gc_reason reason, uint64_t start_ns)
+                        enum gc_reason reason, uint64_t start_ns, uint32_t mutators)
 {
     struct heap *heap = gc->heap;
     *pause = (struct pause_record){
@@ -44,7 +45,7 @@ static void begin_pause(struct gc *gc, struct pause_record *pause, enum pause_ki
         .reason = reason,
         .start_ns = start_ns,
         .gc_threads = 1,
-        .mutators = heap->safepoint.thread_count,
+        .mutators = mutators,
         .thread_id = platform_thread_id(),
         .young_before_bytes = heap_young_used_bytes(heap),
         .old_before_bytes = heap_old_used_bytes(heap),
@@ -140,7 +141,7 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
     size_t count = 1;
     struct pause_record *pause = &pauses[0];
     begin_pause(gc, pause, what == COLLECT_SCAVENGE ? PAUSE_SCAVENGE : PAUSE_FULL, reason,
-                stats.requested_ns);
+                stats.requested_ns, stats.threads);
     pause->ttsp_ns = stats.ttsp_ns;
     struct gc_tracer tracer = {gc->telemetry, pause, pause->thread_id};
     record_ttsp(gc, pause, &stats);
@@ -155,7 +156,7 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
             heap_committed_bytes(heap) > heap->config.heap_size_bytes) {
             verify(gc, &tracer, "after the scavenge");
             pause = &pauses[count++];
-            begin_pause(gc, pause, PAUSE_FULL, REASON_HEAP_LIMIT, platform_now_ns());
+            begin_pause(gc, pause, PAUSE_FULL, REASON_HEAP_LIMIT, platform_now_ns(), stats.threads);
             tracer.pause = pause;
             run_full(gc, &tracer, &cycles[1]);
             end_collection(gc, pause, CYCLE_FULL, &cycles[1]);
@@ -189,6 +190,11 @@ struct gc *gc_create(struct heap *heap, struct telemetry *telemetry)
 
 void gc_destroy(struct gc *gc)
 {
+    /* Remembered sets belong to lib/barrier: release them before the heap frees pages. */
+    struct space *old_spaces[] = {&gc->heap->old_space.base, &gc->heap->code_space.base,
+                                  &gc->heap->large_space.base};
+    for (size_t i = 0; i < ARRAY_LENGTH(old_spaces); i++)
+        space_for_each_page(old_spaces[i], p) slot_set_free(p);
     gc->heap->collect = NULL;
     gc->heap->gc = NULL;
     platform_free(gc);

@@ -484,7 +484,7 @@ size_t heap_young_used_bytes(struct heap *heap)
 size_t heap_old_used_bytes(struct heap *heap)
 {
     return paged_space_used_bytes(&heap->old_space) + paged_space_used_bytes(&heap->code_space) +
-           heap->large_space.objects_bytes;
+           atomic_load_explicit(&heap->large_space.objects_bytes, memory_order_relaxed);
 }
 
 size_t heap_committed_bytes(struct heap *heap)

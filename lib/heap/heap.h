@@ -65,7 +65,7 @@ struct paged_space {
 struct large_space {
     struct space base;
     pthread_mutex_t lock;
-    size_t objects_bytes;
+    _Atomic size_t objects_bytes; /* read without the lock by the allocation policy */
 };
 
 /* A linear allocation buffer: bump top up to limit. */
@@ -257,8 +257,9 @@ static inline void handle_scope_close(struct mutator *m, const struct handle_sco
         handles_restore(m, s);
 }
 
-/* Global handles: a strong or weak root not owned by a thread. A weak one reads
- * VALUE_CLEARED once its object has died. */
+/* Global handles: a strong or weak root not owned by a thread. A weak one may hold a
+ * strong- or weak-tagged value (the tag is kept) and reads VALUE_CLEARED once its object
+ * has died. */
 value_t *heap_global_handle_create(struct heap *heap, value_t v, bool weak);
 void heap_global_handle_destroy(struct heap *heap, value_t *handle);
 

@@ -123,7 +123,9 @@ static void walk_range(struct verifier *v, struct chunk_entry *c, uintptr_t star
                     (void *)o, size);
             return;
         }
-        set_bit(c->starts, word_index(c, addr));
+        /* Free-list entries and fillers are not objects: nothing may point to them. */
+        if (!object_is_filler_type(object_type(o)))
+            set_bit(c->starts, word_index(c, addr));
         addr += size;
     }
 }

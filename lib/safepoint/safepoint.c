@@ -176,6 +176,7 @@ void safepoint_begin(struct safepoint *sp, struct safepoint_thread *initiator,
     }
     while (sp->stopped < expected)
         pthread_cond_wait(&sp->cond, &sp->mutex);
+    uint32_t threads = sp->thread_count;
     pthread_mutex_unlock(&sp->mutex);
     uint64_t now = platform_now_ns();
     sp->safepoints_count++;
@@ -185,6 +186,7 @@ void safepoint_begin(struct safepoint *sp, struct safepoint_thread *initiator,
         stats->ttsp_ns = now - requested_ns;
         stats->threads_stopped = expected;
         stats->threads_parked = parked;
+        stats->threads = threads;
     }
 }
 

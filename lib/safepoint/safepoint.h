@@ -72,6 +72,7 @@ struct safepoint_stats {
     uint64_t ttsp_ns;
     uint32_t threads_stopped; /* running threads that had to reach a poll */
     uint32_t threads_parked;  /* threads that were parked and counted at once */
+    uint32_t threads;         /* every registered thread, the initiator included */
 };
 
 void safepoint_init(struct safepoint *sp, struct telemetry *telemetry);

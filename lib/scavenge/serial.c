@@ -218,7 +218,7 @@ static void process_weak(struct scavenger *s)
     for (size_t i = 0; i < s->weak_count; i++) {
         value_t *slot = s->weak[i].slot;
         value_t v = *slot;
-        if (!value_is_weak(v) || !object_in_from_space(value_to_object(v)))
+        if (!value_is_ref(v) || !object_in_from_space(value_to_object(v)))
             continue;
         value_t map_word = value_to_object(v)->map_word;
         if (!object_is_forwarded_word(map_word)) {
@@ -226,7 +226,7 @@ static void process_weak(struct scavenger *s)
             continue;
         }
         struct object *copy = object_forwardee_of(map_word);
-        *slot = value_weak_from_object(copy);
+        *slot = (value_t)copy | (v & VALUE_TAG_MASK); /* a weak root may hold either tag */
         struct page *host_page = s->weak[i].host_page;
         if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
             slot_set_insert(host_page, slot);

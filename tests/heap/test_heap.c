@@ -65,9 +65,19 @@ void assert_heap_clean(struct env *e)
 
 static void test_smi_round_trip(void **state)
 {
-    const int64_t samples[] = {0,        1,        -1,          42,           -42,
-                               INT32_MAX, INT32_MIN, (int64_t)1 << 40, -((int64_t)1 << 40),
-                               VALUE_SMI_MAX, VALUE_SMI_MIN, VALUE_SMI_MAX - 1, VALUE_SMI_MIN + 1};
+    const int64_t samples[] = {0,
+                               1,
+                               -1,
+                               42,
+                               -42,
+                               INT32_MAX,
+                               INT32_MIN,
+                               (int64_t)1 << 40,
+                               -((int64_t)1 << 40),
+                               VALUE_SMI_MAX,
+                               VALUE_SMI_MIN,
+                               VALUE_SMI_MAX - 1,
+                               VALUE_SMI_MIN + 1};
     for (size_t i = 0; i < ARRAY_LENGTH(samples); i++) {
         value_t v = value_from_smi(samples[i]);
         assert_true(value_is_smi(v));
@@ -252,7 +262,8 @@ static void test_pages_of_every_space(void **state)
     assert_true(f & PAGE_IN_YOUNG);
     assert_true(f & PAGE_IN_TO);
     assert_true(f & PAGE_POINTERS_TO_HERE_ARE_INTERESTING);
-    assert_false(f & (PAGE_IN_FROM | PAGE_POINTERS_FROM_HERE_ARE_INTERESTING | PAGE_LARGE | PAGE_CODE));
+    assert_false(f &
+                 (PAGE_IN_FROM | PAGE_POINTERS_FROM_HERE_ARE_INTERESTING | PAGE_LARGE | PAGE_CODE));
     assert_ptr_equal(yp->owner, &heap->new_space.to);
     assert_true(object_in_young(young));
     assert_false(object_in_from_space(young));
@@ -269,8 +280,8 @@ static void test_pages_of_every_space(void **state)
     assert_in_page(old, op);
     f = page_flags(op);
     assert_true(f & PAGE_POINTERS_FROM_HERE_ARE_INTERESTING);
-    assert_false(f & (PAGE_IN_YOUNG | PAGE_IN_TO | PAGE_IN_FROM | PAGE_POINTERS_TO_HERE_ARE_INTERESTING |
-                      PAGE_LARGE | PAGE_CODE));
+    assert_false(f & (PAGE_IN_YOUNG | PAGE_IN_TO | PAGE_IN_FROM |
+                      PAGE_POINTERS_TO_HERE_ARE_INTERESTING | PAGE_LARGE | PAGE_CODE));
     assert_ptr_equal(op->owner, &heap->old_space.base);
     assert_false(object_in_young(old));
     /* Maps live in old space too. */
@@ -333,7 +344,8 @@ static void test_lab_bump_and_refill(void **state)
             struct object *tail = (struct object *)top_before;
             size_t tail_bytes = lab1_limit - top_before;
             assert_int_equal(tail_bytes, HEAP_LAB_BYTES % size);
-            assert_int_equal(object_type(tail), tail_bytes == WORD_BYTES ? TYPE_FILLER : TYPE_FREE_SPACE);
+            assert_int_equal(object_type(tail),
+                             tail_bytes == WORD_BYTES ? TYPE_FILLER : TYPE_FREE_SPACE);
             assert_int_equal(object_size(tail), tail_bytes);
             break;
         }

@@ -141,7 +141,7 @@ static void prepare_directory(const struct run_options *opts, time_t now)
         snprintf(run_dir, sizeof run_dir, "%s", opts->out_dir);
         if (make_directories(run_dir, false) != 0)
             cli_usage_error("--out %s: cannot create the directory: %s", run_dir, strerror(errno));
-        snprintf(run_info.run_id, sizeof run_info.run_id, "%s", name);
+        memcpy(run_info.run_id, name, strlen(name) + 1); /* length checked above */
         return;
     }
     struct tm tm;

@@ -1,0 +1,552 @@
+/*
+ * Tests of lib/barrier: slot sets (insert, contains, range removal across buckets,
+ * iteration that keeps or removes, counts, release of empty buckets, concurrent
+ * insertion, large chunks), and the generational write barrier of the strategy this
+ * build compiled: store-buffer (recorded at the flush, or when the buffer overflows) or
+ * slot-set (recorded at once). Only old-to-young stores are recorded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "barrier/barrier.h"
+#include "barrier/slot_set.h"
+#include "gc/gc.h"
+#include "heap/spaces.h"
+#include "heap/verify.h"
+#include "waltz_config.h"
+
+#if !defined(WALTZ_REMEMBERED_SET_STORE_BUFFER) && !defined(WALTZ_REMEMBERED_SET_SLOT_SET)
+#error "test_barrier knows the store-buffer and slot-set strategies only"
+#endif
+
+/* --- Fake chunks: a page header and nothing else set ------------------------------------- */
+
+static struct page *chunk_new(size_t bytes)
+{
+    struct page *p = platform_aligned_alloc(PAGE_SIZE_BYTES, bytes);
+    assert_non_null(p);
+    memset(p, 0, sizeof *p);
+    p->chunk_bytes = bytes;
+    p->area_start = (uintptr_t)p + PAGE_HEADER_BYTES;
+    p->area_end = (uintptr_t)p + bytes;
+    return p;
+}
+
+static void chunk_delete(struct page *p)
+{
+    slot_set_free(p);
+    platform_free(p);
+}
+
+/* The slot index-th word of the chunk (0 is the chunk's first word). */
+static value_t *slot_at(struct page *p, size_t index)
+{
+    return (value_t *)((uintptr_t)p + index * WORD_BYTES);
+}
+
+static const uint32_t *bucket(const struct page *p, size_t b)
+{
+    return p->old_to_new->buckets[b];
+}
+
+#define FIRST_SLOT (PAGE_HEADER_BYTES / WORD_BYTES)
+
+/* --- Slot sets --------------------------------------------------------------------------- */
+
+static void test_slot_set_insert_contains(void **state)
+{
+    struct page *p = chunk_new(PAGE_SIZE_BYTES);
+    assert_null(p->old_to_new);
+    assert_false(slot_set_contains(p, slot_at(p, FIRST_SLOT)));
+    assert_int_equal(slot_set_count(p), 0);
+
+    const size_t picks[] = {FIRST_SLOT, FIRST_SLOT + 1, 1023, 1024, 1025, 4095, 20000, 32767};
+    for (size_t i = 0; i < ARRAY_LENGTH(picks); i++)
+        slot_set_insert(p, slot_at(p, picks[i]));
+    assert_non_null(p->old_to_new);
+    assert_int_equal(p->old_to_new->bucket_count, PAGE_SIZE_BYTES / SLOT_SET_BUCKET_BYTES);
+    for (size_t i = 0; i < ARRAY_LENGTH(picks); i++)
+        assert_true(slot_set_contains(p, slot_at(p, picks[i])));
+    assert_false(slot_set_contains(p, slot_at(p, FIRST_SLOT + 2)));
+    assert_false(slot_set_contains(p, slot_at(p, 1022)));
+    assert_false(slot_set_contains(p, slot_at(p, 1026)));
+    assert_false(slot_set_contains(p, slot_at(p, 32766)));
+    assert_int_equal(slot_set_count(p), ARRAY_LENGTH(picks));
+    /* Inserting twice records once. */
+    slot_set_insert(p, slot_at(p, 1024));
+    assert_int_equal(slot_set_count(p), ARRAY_LENGTH(picks));
+    /* Only touched buckets exist. */
+    assert_non_null(bucket(p, 0));
+    assert_non_null(bucket(p, 1));
+    assert_null(bucket(p, 2));
+    assert_non_null(bucket(p, 3));
+    assert_null(bucket(p, 4));
+
+    slot_set_clear(p);
+    assert_int_equal(slot_set_count(p), 0);
+    for (size_t b = 0; b < p->old_to_new->bucket_count; b++)
+        assert_null(bucket(p, b));
+    assert_false(slot_set_contains(p, slot_at(p, 1024)));
+    slot_set_free(p);
+    assert_null(p->old_to_new);
+    assert_false(slot_set_contains(p, slot_at(p, 1024)));
+    chunk_delete(p);
+}
+
+static void test_slot_set_remove_range(void **state)
+{
+    struct page *p = chunk_new(PAGE_SIZE_BYTES);
+    for (size_t i = 1000; i < 3100; i++)
+        slot_set_insert(p, slot_at(p, i));
+    assert_int_equal(slot_set_count(p), 2100);
+
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 1010), (uintptr_t)slot_at(p, 3090));
+    for (size_t i = 990; i < 3110; i++) {
+        bool expected = (i >= 1000 && i < 1010) || (i >= 3090 && i < 3100);
+        assert_int_equal(slot_set_contains(p, slot_at(p, i)), expected);
+    }
+    assert_int_equal(slot_set_count(p), 20);
+    /* Buckets 1 and 2 were covered whole: released. 0 and 3 keep their survivors. */
+    assert_non_null(bucket(p, 0));
+    assert_null(bucket(p, 1));
+    assert_null(bucket(p, 2));
+    assert_non_null(bucket(p, 3));
+
+    /* Empty and absent ranges change nothing. */
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 1005), (uintptr_t)slot_at(p, 1005));
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 1009), (uintptr_t)slot_at(p, 1001));
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 5000), (uintptr_t)slot_at(p, 9000));
+    assert_int_equal(slot_set_count(p), 20);
+    /* End is exclusive, start inclusive. */
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 1003), (uintptr_t)slot_at(p, 1004));
+    assert_false(slot_set_contains(p, slot_at(p, 1003)));
+    assert_true(slot_set_contains(p, slot_at(p, 1002)));
+    assert_true(slot_set_contains(p, slot_at(p, 1004)));
+    assert_int_equal(slot_set_count(p), 19);
+    /* To the end of the page. */
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 3095), p->area_end);
+    assert_int_equal(slot_set_count(p), 14);
+    assert_true(slot_set_contains(p, slot_at(p, 3094)));
+    chunk_delete(p);
+}
+
+struct iterate_ctx {
+    struct page *p;
+    size_t visited;
+    uintptr_t last;
+    bool ascending;
+};
+
+static enum slot_callback_result remove_even(value_t *slot, void *arg)
+{
+    struct iterate_ctx *c = arg;
+    if ((uintptr_t)slot <= c->last)
+        c->ascending = false;
+    c->last = (uintptr_t)slot;
+    c->visited++;
+    size_t k = (size_t)(slot - slot_at(c->p, 600)) / 3;
+    return k % 2 == 0 ? SLOT_REMOVE : SLOT_KEEP;
+}
+
+static enum slot_callback_result keep_all(value_t *slot, void *arg)
+{
+    ((struct iterate_ctx *)arg)->visited++;
+    return SLOT_KEEP;
+}
+
+static enum slot_callback_result remove_all(value_t *slot, void *arg)
+{
+    ((struct iterate_ctx *)arg)->visited++;
+    return SLOT_REMOVE;
+}
+
+static void test_slot_set_iterate(void **state)
+{
+    struct page *p = chunk_new(PAGE_SIZE_BYTES);
+    struct iterate_ctx c = {.p = p, .ascending = true};
+    assert_int_equal(slot_set_iterate(p, keep_all, &c), 0); /* no set yet */
+    const size_t n = 3000;
+    for (size_t k = 0; k < n; k++)
+        slot_set_insert(p, slot_at(p, 600 + 3 * k));
+    assert_int_equal(slot_set_iterate(p, keep_all, &c), n);
+    assert_int_equal(c.visited, n);
+    assert_int_equal(slot_set_count(p), n);
+
+    c = (struct iterate_ctx){.p = p, .ascending = true};
+    assert_int_equal(slot_set_iterate(p, remove_even, &c), n);
+    assert_true(c.ascending);
+    assert_int_equal(slot_set_count(p), n / 2);
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(slot_set_contains(p, slot_at(p, 600 + 3 * k)), k % 2 == 1);
+
+    c = (struct iterate_ctx){.p = p};
+    assert_int_equal(slot_set_iterate(p, remove_all, &c), n / 2);
+    assert_int_equal(slot_set_count(p), 0);
+    for (size_t b = 0; b < p->old_to_new->bucket_count; b++)
+        assert_null(bucket(p, b));
+
+    /* A bucket emptied by iteration is released, the others stay. */
+    slot_set_insert(p, slot_at(p, 1024 + 5));
+    slot_set_insert(p, slot_at(p, 3 * 1024 + 5));
+    c = (struct iterate_ctx){.p = p};
+    slot_set_iterate(p, keep_all, &c);
+    assert_non_null(bucket(p, 1));
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, 3 * 1024 + 5),
+                          (uintptr_t)slot_at(p, 3 * 1024 + 6));
+    assert_non_null(bucket(p, 3)); /* partial removal keeps the bucket */
+    c = (struct iterate_ctx){.p = p};
+    assert_int_equal(slot_set_iterate(p, keep_all, &c), 1);
+    assert_null(bucket(p, 3)); /* empty now: released by the iteration */
+    assert_non_null(bucket(p, 1));
+    chunk_delete(p);
+}
+
+#define INSERT_THREADS 4
+#define INSERT_SLOTS (PAGE_SIZE_BYTES / WORD_BYTES)
+
+struct insert_ctx {
+    struct page *p;
+    pthread_barrier_t *start;
+    unsigned thread;
+};
+
+/* Thread t inserts slot i when bit t of a hash of i is set: overlapping sets. */
+static unsigned slot_hash(size_t i)
+{
+    return (unsigned)((i * 2654435761u) >> 7);
+}
+
+static void *insert_main(void *arg)
+{
+    struct insert_ctx *c = arg;
+    pthread_barrier_wait(c->start);
+    for (size_t i = FIRST_SLOT; i < INSERT_SLOTS; i++)
+        if (slot_hash(i) & (1u << c->thread))
+            slot_set_insert(c->p, slot_at(c->p, i));
+    return NULL;
+}
+
+static void test_slot_set_concurrent_insertion(void **state)
+{
+    size_t expected = 0;
+    for (size_t i = FIRST_SLOT; i < INSERT_SLOTS; i++)
+        expected += (slot_hash(i) & ((1u << INSERT_THREADS) - 1)) != 0;
+    for (int round = 0; round < 20; round++) {
+        struct page *p = chunk_new(PAGE_SIZE_BYTES);
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, INSERT_THREADS);
+        pthread_t threads[INSERT_THREADS];
+        struct insert_ctx ctx[INSERT_THREADS];
+        for (unsigned t = 0; t < INSERT_THREADS; t++) {
+            ctx[t] = (struct insert_ctx){p, &start, t};
+            assert_int_equal(pthread_create(&threads[t], NULL, insert_main, &ctx[t]), 0);
+        }
+        for (unsigned t = 0; t < INSERT_THREADS; t++)
+            pthread_join(threads[t], NULL);
+        pthread_barrier_destroy(&start);
+        assert_int_equal(slot_set_count(p), expected);
+        for (size_t i = FIRST_SLOT; i < INSERT_SLOTS; i++)
+            assert_int_equal(slot_set_contains(p, slot_at(p, i)),
+                             (slot_hash(i) & ((1u << INSERT_THREADS) - 1)) != 0);
+        chunk_delete(p);
+    }
+}
+
+static void test_slot_set_large_chunk(void **state)
+{
+    const size_t bytes = 3 * PAGE_SIZE_BYTES;
+    struct page *p = chunk_new(bytes);
+    const size_t far = 40000, farther = 90000; /* 312 KiB and 703 KiB into the chunk */
+    slot_set_insert(p, slot_at(p, far));
+    slot_set_insert(p, slot_at(p, farther));
+    slot_set_insert(p, slot_at(p, FIRST_SLOT));
+    assert_int_equal(p->old_to_new->bucket_count, bytes / SLOT_SET_BUCKET_BYTES);
+    assert_ptr_not_equal(page_of(slot_at(p, far)), p);
+    assert_true(slot_set_contains(p, slot_at(p, far)));
+    assert_true(slot_set_contains(p, slot_at(p, farther)));
+    assert_false(slot_set_contains(p, slot_at(p, far + 1)));
+    assert_int_equal(slot_set_count(p), 3);
+    struct iterate_ctx c = {.p = p};
+    assert_int_equal(slot_set_iterate(p, keep_all, &c), 3);
+    slot_set_remove_range(p, (uintptr_t)slot_at(p, far), p->area_end);
+    assert_int_equal(slot_set_count(p), 1);
+    assert_true(slot_set_contains(p, slot_at(p, FIRST_SLOT)));
+    chunk_delete(p);
+}
+
+/* --- The write barrier ------------------------------------------------------------------- */
+
+struct env {
+    struct heap *heap;
+    struct gc *gc;
+    struct mutator m;
+};
+
+static void env_open(struct env *e)
+{
+    struct heap_config config = {.young_size_bytes = 1 * MiB, .heap_size_bytes = 64 * MiB};
+    e->heap = heap_create(&config, NULL);
+    e->gc = gc_create(e->heap, NULL);
+    gc_mutator_attach(e->gc, &e->m, "test");
+}
+
+static void env_close(struct env *e)
+{
+    gc_mutator_detach(&e->m);
+    gc_destroy(e->gc);
+    heap_destroy(e->heap);
+}
+
+static struct object *new_old_array(struct mutator *m, size_t length)
+{
+    struct object *a =
+        heap_allocate_old(m, m->heap->fixed_array_map, fixed_array_size_bytes(length));
+    object_set_raw(a, 1, value_from_smi((int64_t)length));
+    for (size_t i = 0; i < length; i++)
+        object_set_raw(a, 2 + i, VALUE_NULL);
+    return a;
+}
+
+/* remset_flush_all inside a safepoint (the only mutator initiates it). */
+static size_t flush(struct env *e)
+{
+    safepoint_begin(&e->heap->safepoint, &e->m.safepoint, NULL);
+    size_t n = remset_flush_all(e->heap);
+    safepoint_end(&e->heap->safepoint, &e->m.safepoint);
+    return n;
+}
+
+static size_t verify(struct env *e)
+{
+    char report[1024];
+    safepoint_begin(&e->heap->safepoint, &e->m.safepoint, NULL);
+    heap_retire_lab(e->heap, &e->m.lab);
+    remset_flush_all(e->heap);
+    size_t problems = heap_verify(e->heap, report, sizeof report);
+    safepoint_end(&e->heap->safepoint, &e->m.safepoint);
+    if (problems)
+        print_error("heap_verify: %s\n", report);
+    return problems;
+}
+
+static void test_strategy_name(void **state)
+{
+#ifdef WALTZ_REMEMBERED_SET_STORE_BUFFER
+    assert_string_equal(remset_strategy_name(), "store-buffer");
+    assert_string_equal(WALTZ_OPT_REMEMBERED_SET, "store-buffer");
+#else
+    assert_string_equal(remset_strategy_name(), "slot-set");
+    assert_string_equal(WALTZ_OPT_REMEMBERED_SET, "slot-set");
+#endif
+}
+
+static void test_old_to_young_is_recorded(void **state)
+{
+    struct env e;
+    env_open(&e);
+    struct mutator *m = &e.m;
+    struct object *old = new_old_array(m, 4);
+    struct object *young = heap_new_fixed_array(m, 1);
+    struct page *p = page_of(old);
+    value_t *slot = &object_slots(old)[3];
+    assert_false(slot_set_contains(p, slot));
+    object_store(m, old, 3, value_from_object(young));
+    assert_true(object_get(old, 3) == value_from_object(young));
+#ifdef WALTZ_REMEMBERED_SET_STORE_BUFFER
+    assert_non_null(m->store_buffer);
+    assert_false(slot_set_contains(p, slot)); /* buffered, not yet in the set */
+    assert_int_equal(flush(&e), 1);
+    assert_true(slot_set_contains(p, slot));
+    assert_int_equal(flush(&e), 0); /* the buffer is empty after a flush */
+#else
+    assert_null(m->store_buffer);
+    assert_true(slot_set_contains(p, slot)); /* at once */
+    assert_int_equal(flush(&e), 0);
+    assert_true(slot_set_contains(p, slot));
+#endif
+    assert_int_equal(slot_set_count(p), 1);
+
+    /* A weak reference is recorded the same way; so are code and large hosts. */
+    struct object *code = heap_allocate_code(m, 2, 0);
+    object_store(m, code, 4, value_weak_from_object(young));
+    object_store(m, old, 2, value_weak_from_object(young));
+    struct object *large = heap_new_fixed_array(m, 20000);
+    assert_true(page_flags(page_of(large)) & PAGE_LARGE);
+    object_store(m, large, 2, value_from_object(young));
+#ifdef WALTZ_REMEMBERED_SET_STORE_BUFFER
+    assert_false(slot_set_contains(page_of(code), &object_slots(code)[4]));
+    assert_int_equal(flush(&e), 4); /* the large host's entry takes two words */
+#endif
+    assert_true(slot_set_contains(page_of(code), &object_slots(code)[4]));
+    assert_true(slot_set_contains(p, &object_slots(old)[2]));
+    assert_true(slot_set_contains(page_of(large), &object_slots(large)[2]));
+    handle_of(m, old);
+    handle_of(m, code);
+    handle_of(m, large);
+    assert_int_equal(verify(&e), 0);
+    env_close(&e);
+}
+
+static void test_other_stores_are_not_recorded(void **state)
+{
+    struct env e;
+    env_open(&e);
+    struct mutator *m = &e.m;
+    struct object *old = new_old_array(m, 4);
+    struct object *old2 = new_old_array(m, 4);
+    struct object *young = heap_new_fixed_array(m, 4);
+    struct object *young2 = heap_new_fixed_array(m, 1);
+    struct object *large = heap_new_fixed_array(m, 20000);
+    flush(&e);
+    size_t old_count = slot_set_count(page_of(old)), large_count = slot_set_count(page_of(large));
+
+    object_store(m, young, 2, value_from_object(young2)); /* young -> young */
+    object_store(m, young, 3, value_from_object(old));    /* young -> old */
+    object_store(m, old, 2, value_from_object(old2));     /* old -> old */
+    object_store(m, old, 3, value_from_object(large));    /* old -> large */
+    object_store(m, large, 2, value_from_object(old));    /* large -> old */
+    object_store(m, old, 4, value_from_smi(-5));          /* Smi */
+    object_store(m, old, 5, VALUE_CLEARED);               /* cleared weak */
+    object_store(m, old, 5, value_weak_from_object(old2));
+    assert_int_equal(flush(&e), 0);
+    assert_int_equal(slot_set_count(page_of(old)), old_count);
+    assert_int_equal(slot_set_count(page_of(large)), large_count);
+    assert_int_equal(slot_set_count(page_of(young)), 0);
+    assert_null(page_of(young)->old_to_new);
+    assert_true(object_get(young, 2) == value_from_object(young2));
+    assert_true(object_get(old, 4) == value_from_smi(-5));
+    handle_of(m, old);
+    handle_of(m, young);
+    handle_of(m, large);
+    assert_int_equal(verify(&e), 0);
+    env_close(&e);
+}
+
+/* Slots past the first 256 KiB of a large object are recorded in the chunk's set and
+ * updated by the scavenger; once the target is promoted the slot is dropped. */
+static void test_large_object_far_slots(void **state)
+{
+    struct env e;
+    env_open(&e);
+    struct mutator *m = &e.m;
+    const size_t len = 40000, far = 35000; /* slot 2 + far lies ~273 KiB into the object */
+    value_t *h_large = handle_of(m, heap_new_fixed_array(m, len));
+    struct object *large = handle_object(h_large);
+    struct page *chunk = page_of(large);
+    value_t *slot = &object_slots(large)[2 + far];
+    assert_true((uintptr_t)slot - (uintptr_t)chunk > PAGE_SIZE_BYTES);
+    assert_ptr_not_equal(page_of(slot), chunk);
+
+    struct object *young = heap_new_fixed_array(m, 1);
+    object_set_raw(young, 2, value_from_smi(99));
+    object_store(m, large, 2 + far, value_from_object(young));
+#ifdef WALTZ_REMEMBERED_SET_STORE_BUFFER
+    assert_false(slot_set_contains(chunk, slot));
+    assert_int_equal(flush(&e), 2);
+#endif
+    assert_true(slot_set_contains(chunk, slot));
+    assert_int_equal(slot_set_count(chunk), 1);
+    assert_int_equal(verify(&e), 0);
+
+    gc_collect(e.heap, m, COLLECT_SCAVENGE);
+    struct object *moved = value_to_object(object_get(large, 2 + far));
+    assert_ptr_not_equal(moved, young);
+    assert_true(object_in_young(moved));
+    assert_true(object_get(moved, 2) == value_from_smi(99));
+    assert_true(slot_set_contains(chunk, slot));
+    assert_int_equal(verify(&e), 0);
+
+    gc_collect(e.heap, m, COLLECT_SCAVENGE);
+    moved = value_to_object(object_get(large, 2 + far));
+    assert_false(object_in_young(moved));
+    assert_true(object_get(moved, 2) == value_from_smi(99));
+    assert_false(slot_set_contains(chunk, slot));
+    assert_int_equal(verify(&e), 0);
+    env_close(&e);
+}
+
+#ifdef WALTZ_REMEMBERED_SET_STORE_BUFFER
+/* 8192 entries: more distinct recorded slots than that flush the buffer by themselves. */
+static void test_store_buffer_overflow_flushes(void **state)
+{
+    struct env e;
+    env_open(&e);
+    struct mutator *m = &e.m;
+    const size_t n = 8200;
+    struct object *old = new_old_array(m, n);
+    struct object *young = heap_new_fixed_array(m, 1);
+    struct page *p = page_of(old);
+    for (size_t i = 0; i < 4096; i++)
+        object_store(m, old, 2 + i, value_from_object(young));
+    assert_int_equal(slot_set_count(p), 0); /* all still buffered */
+    for (size_t i = 4096; i < n; i++)
+        object_store(m, old, 2 + i, value_from_object(young));
+    size_t in_set = slot_set_count(p);
+    assert_true(in_set >= 4096); /* the overflow moved a buffer-full into the set */
+    assert_true(in_set < n);     /* and the rest waits for the collector */
+    assert_true(slot_set_contains(p, &object_slots(old)[2]));
+    assert_int_equal(flush(&e), n - in_set);
+    assert_int_equal(slot_set_count(p), n);
+    for (size_t i = 0; i < n; i++)
+        assert_true(slot_set_contains(p, &object_slots(old)[2 + i]));
+    handle_of(m, old);
+    assert_int_equal(verify(&e), 0);
+    env_close(&e);
+}
+#else
+static void test_store_buffer_overflow_flushes(void **state)
+{
+    skip(); /* remembered_set=slot-set has no store buffer */
+}
+#endif
+
+#ifdef WALTZ_REMEMBERED_SET_SLOT_SET
+static void test_slot_set_strategy_records_at_once(void **state)
+{
+    struct env e;
+    env_open(&e);
+    struct mutator *m = &e.m;
+    const size_t n = 9000;
+    struct object *old = new_old_array(m, n);
+    struct object *young = heap_new_fixed_array(m, 1);
+    for (size_t i = 0; i < n; i++) {
+        object_store(m, old, 2 + i, value_from_object(young));
+        assert_int_equal(slot_set_count(page_of(old)), i + 1);
+    }
+    assert_int_equal(flush(&e), 0);
+    handle_of(m, old);
+    assert_int_equal(verify(&e), 0);
+    env_close(&e);
+}
+#else
+static void test_slot_set_strategy_records_at_once(void **state)
+{
+    skip(); /* remembered_set=store-buffer records through the buffer */
+}
+#endif
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slot_set_insert_contains),
+        cmocka_unit_test(test_slot_set_remove_range),
+        cmocka_unit_test(test_slot_set_iterate),
+        cmocka_unit_test(test_slot_set_concurrent_insertion),
+        cmocka_unit_test(test_slot_set_large_chunk),
+        cmocka_unit_test(test_strategy_name),
+        cmocka_unit_test(test_old_to_young_is_recorded),
+        cmocka_unit_test(test_other_stores_are_not_recorded),
+        cmocka_unit_test(test_large_object_far_slots),
+        cmocka_unit_test(test_store_buffer_overflow_flushes),
+        cmocka_unit_test(test_slot_set_strategy_records_at_once),
+    };
+    return cmocka_run_group_tests_name("barrier", tests, NULL, NULL);
+}
