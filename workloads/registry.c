@@ -71,8 +71,8 @@ static void *mutator_main(void *arg)
     return NULL;
 }
 
-void workload_run_mutators(struct workload_run *run, void (*fn)(struct mutator *m, uint32_t index, void *ctx),
-                           void *ctx)
+void workload_run_mutators(struct workload_run *run,
+                           void (*fn)(struct mutator *m, uint32_t index, void *ctx), void *ctx)
 {
     uint32_t n = run->mutators ? run->mutators : 1;
     struct mutator_thread *threads = platform_calloc(n, sizeof *threads);

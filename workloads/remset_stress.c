@@ -58,7 +58,8 @@ static void mutator(struct mutator *m, uint32_t index, void *ctx)
     for (size_t k = 0; k < n; k++) {
         struct object *o = value_to_object(object_get(arr, 2 + k));
         value_t next = object_get(o, OBJ_NEXT);
-        sum += (uint64_t)obj_val(o) + (next != VALUE_NULL ? (uint64_t)obj_val(value_to_object(next)) : 0);
+        sum += (uint64_t)obj_val(o) +
+               (next != VALUE_NULL ? (uint64_t)obj_val(value_to_object(next)) : 0);
     }
     rs->sums[index] = sum;
     handle_scope_close(m, &scope);
@@ -77,8 +78,8 @@ static int run(struct workload_run *run)
     for (uint32_t i = 0; i < run->mutators; i++)
         checksum += rs.sums[i];
     if (run->out)
-        fprintf(run->out, "remset-stress: %u mutator(s), %lld slots, %lld iterations\n", run->mutators,
-                (long long)rs.slots, (long long)rs.iterations);
+        fprintf(run->out, "remset-stress: %u mutator(s), %lld slots, %lld iterations\n",
+                run->mutators, (long long)rs.slots, (long long)rs.iterations);
     run->checksum = checksum;
     platform_free(rs.sums);
     return 0;
@@ -89,7 +90,8 @@ static uint64_t expected(const struct workload_run *run)
 {
     size_t n = (size_t)workload_param(run, "slots");
     int64_t iterations = workload_param(run, "iterations");
-    int64_t *val = platform_alloc(n * sizeof *val), *next_val = platform_alloc(n * sizeof *next_val);
+    int64_t *val = platform_alloc(n * sizeof *val),
+            *next_val = platform_alloc(n * sizeof *next_val);
     for (size_t k = 0; k < n; k++) {
         val[k] = (int64_t)k;
         next_val[k] = -1;

@@ -61,8 +61,8 @@ void workload_set_defaults(struct workload_run *run, const struct workload *w);
 
 /* Runs fn(m, index, ctx) on n mutator threads, each attached to the heap, and waits
  * for all of them. */
-void workload_run_mutators(struct workload_run *run, void (*fn)(struct mutator *m, uint32_t index, void *ctx),
-                           void *ctx);
+void workload_run_mutators(struct workload_run *run,
+                           void (*fn)(struct mutator *m, uint32_t index, void *ctx), void *ctx);
 
 /* A deterministic per-thread PRNG (xorshift64*) for workloads that need one. */
 static inline uint64_t workload_random(uint64_t *state)

@@ -107,8 +107,10 @@ int main(int argc, char **argv)
     double batch_rate = count / (median(mb, reps) / 1e9);
     printf("allocator,allocations_per_s,ns_per_allocation,waltz_ratio\n");
     printf("waltz-bump-24B,%.0f,%.2f,1.00\n", waltz_rate, 1e9 / waltz_rate);
-    printf("jemalloc-malloc-free-24B,%.0f,%.2f,%.2f\n", free_rate, 1e9 / free_rate, waltz_rate / free_rate);
-    printf("jemalloc-malloc-batch-24B,%.0f,%.2f,%.2f\n", batch_rate, 1e9 / batch_rate, waltz_rate / batch_rate);
+    printf("jemalloc-malloc-free-24B,%.0f,%.2f,%.2f\n", free_rate, 1e9 / free_rate,
+           waltz_rate / free_rate);
+    printf("jemalloc-malloc-batch-24B,%.0f,%.2f,%.2f\n", batch_rate, 1e9 / batch_rate,
+           waltz_rate / batch_rate);
     printf("# %llu allocations x %d reps (median); scavenges included in waltz's time: %llu\n",
            (unsigned long long)count, reps, (unsigned long long)gc->scavenges);
     gc_destroy(gc);

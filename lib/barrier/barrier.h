@@ -24,7 +24,8 @@
 
 void remset_record_slow(struct mutator *m, struct object *host, value_t *slot);
 
-static inline void barrier_generational(struct mutator *m, struct object *host, value_t *slot, value_t v)
+static inline void barrier_generational(struct mutator *m, struct object *host, value_t *slot,
+                                        value_t v)
 {
     if ((page_flags(page_of_value(v)) & PAGE_POINTERS_TO_HERE_ARE_INTERESTING) &&
         (page_flags(page_of(host)) & PAGE_POINTERS_FROM_HERE_ARE_INTERESTING))

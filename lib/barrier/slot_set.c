@@ -111,8 +111,8 @@ void slot_set_free(struct page *chunk)
     chunk->old_to_new = NULL;
 }
 
-size_t slot_set_iterate(struct page *chunk, enum slot_callback_result (*fn)(value_t *slot, void *ctx),
-                        void *ctx)
+size_t slot_set_iterate(struct page *chunk,
+                        enum slot_callback_result (*fn)(value_t *slot, void *ctx), void *ctx)
 {
     struct slot_set *set = chunk->old_to_new;
     if (!set)
@@ -130,7 +130,8 @@ size_t slot_set_iterate(struct page *chunk, enum slot_callback_result (*fn)(valu
             uint32_t keep = bits;
             /* The referents are usually scattered: start fetching all of them first. */
             for (uint32_t pending = bits; pending; pending &= pending - 1) {
-                size_t offset_slots = b * SLOT_SET_BUCKET_SLOTS + w * 32 + (unsigned)__builtin_ctz(pending);
+                size_t offset_slots =
+                    b * SLOT_SET_BUCKET_SLOTS + w * 32 + (unsigned)__builtin_ctz(pending);
                 value_t v = *(value_t *)((uintptr_t)chunk + offset_slots * WORD_BYTES);
                 if (v & 1)
                     __builtin_prefetch((void *)value_address(v));

@@ -43,8 +43,8 @@ static struct object *create_map(struct heap *heap, struct object *meta, enum in
  * so they are placed by hand before the free list can be used. */
 static void bootstrap_maps(struct heap *heap)
 {
-    struct page *p = page_allocate(heap, &heap->old_space.base, PAGE_SIZE_BYTES,
-                                   heap->old_space.page_flags);
+    struct page *p =
+        page_allocate(heap, &heap->old_space.base, PAGE_SIZE_BYTES, heap->old_space.page_flags);
     if (!p)
         platform_fatal("cannot allocate the first old-space page");
     space_add_page(&heap->old_space.base, p);
@@ -196,7 +196,8 @@ static bool old_generation_over_limit(struct heap *heap)
 /* Allocation outside the young generation: old, code or large space. Collects when the
  * old generation passes its growing limit; fails only when a full GC could not make
  * room within the hard limit. */
-static struct object *allocate_outside_young(struct mutator *m, enum space_id space, size_t size_bytes)
+static struct object *allocate_outside_young(struct mutator *m, enum space_id space,
+                                             size_t size_bytes)
 {
     struct heap *heap = m->heap;
     mutator_poll(m);
@@ -472,7 +473,8 @@ void heap_visit_weak_roots(struct heap *heap, root_visit_fn visit, void *ctx)
     pthread_mutex_unlock(&heap->roots_lock);
 }
 
-/* --- Sizes ---------------------------------------------------------------------------------------- */
+/* --- Sizes
+ * ---------------------------------------------------------------------------------------- */
 
 size_t heap_young_used_bytes(struct heap *heap)
 {

@@ -241,7 +241,10 @@ static inline value_t *handle_new(struct mutator *m, value_t v)
     *h = v;
     return h;
 }
-static inline value_t *handle_of(struct mutator *m, struct object *o) { return handle_new(m, value_from_object(o)); }
+static inline value_t *handle_of(struct mutator *m, struct object *o)
+{
+    return handle_new(m, value_from_object(o));
+}
 static inline struct object *handle_object(const value_t *h) { return value_to_object(*h); }
 static inline void handle_scope_open(struct mutator *m, struct handle_scope *s)
 {
@@ -273,9 +276,9 @@ void heap_visit_weak_roots(struct heap *heap, root_visit_fn visit, void *ctx);
 void heap_for_each_mutator(struct heap *heap, void (*fn)(struct mutator *m, void *arg), void *arg);
 
 /* --- Sizes ---------------------------------------------------------------------------------- */
-size_t heap_young_used_bytes(struct heap *heap);   /* to-space, allocated part */
-size_t heap_old_used_bytes(struct heap *heap);     /* old + code + large, in objects */
-size_t heap_committed_bytes(struct heap *heap);    /* every page held */
+size_t heap_young_used_bytes(struct heap *heap); /* to-space, allocated part */
+size_t heap_old_used_bytes(struct heap *heap);   /* old + code + large, in objects */
+size_t heap_committed_bytes(struct heap *heap);  /* every page held */
 
 /* Objects in young generation that have survived one scavenge (promoted at the next). */
 static inline bool heap_below_age_mark(struct heap *heap, struct object *o)

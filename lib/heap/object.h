@@ -64,31 +64,52 @@ enum {
 
 static inline value_t *object_slots(struct object *o) { return (value_t *)o; }
 static inline value_t object_get(struct object *o, size_t word) { return object_slots(o)[word]; }
-static inline void object_set_raw(struct object *o, size_t word, value_t v) { object_slots(o)[word] = v; }
+static inline void object_set_raw(struct object *o, size_t word, value_t v)
+{
+    object_slots(o)[word] = v;
+}
 
 static inline value_t object_map_word(struct object *o)
 {
     return __atomic_load_n(&o->map_word, __ATOMIC_RELAXED);
 }
-static inline struct object *object_map(struct object *o) { return value_to_object(object_map_word(o)); }
+static inline struct object *object_map(struct object *o)
+{
+    return value_to_object(object_map_word(o));
+}
 
 /* Forwarding: an untagged map word is the address of the object's copy. */
 static inline int object_is_forwarded_word(value_t map_word) { return (map_word & 1) == 0; }
-static inline struct object *object_forwardee_of(value_t map_word) { return (struct object *)map_word; }
+static inline struct object *object_forwardee_of(value_t map_word)
+{
+    return (struct object *)map_word;
+}
 
 static inline uintptr_t map_raw(struct object *map, size_t word) { return object_get(map, word); }
 static inline enum instance_type map_instance_type(struct object *map)
 {
     return (enum instance_type)map_raw(map, MAP_INSTANCE_TYPE);
 }
-static inline enum instance_type object_type(struct object *o) { return map_instance_type(object_map(o)); }
+static inline enum instance_type object_type(struct object *o)
+{
+    return map_instance_type(object_map(o));
+}
 
 static inline size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
-static inline size_t object_length(struct object *o) { return (size_t)value_to_smi(object_get(o, 1)); }
+static inline size_t object_length(struct object *o)
+{
+    return (size_t)value_to_smi(object_get(o, 1));
+}
 
-static inline size_t fixed_array_size_bytes(size_t length) { return ARRAY_HEADER_BYTES + length * WORD_BYTES; }
-static inline size_t byte_array_size_bytes(size_t length) { return ARRAY_HEADER_BYTES + align_up(length, WORD_BYTES); }
+static inline size_t fixed_array_size_bytes(size_t length)
+{
+    return ARRAY_HEADER_BYTES + length * WORD_BYTES;
+}
+static inline size_t byte_array_size_bytes(size_t length)
+{
+    return ARRAY_HEADER_BYTES + align_up(length, WORD_BYTES);
+}
 
 /* Size of an object given its map (the map word itself may hold a forwarding address). */
 static inline size_t object_size_with_map(struct object *o, struct object *map)
@@ -112,10 +133,14 @@ static inline size_t object_size_with_map(struct object *o, struct object *map)
     }
     return 0;
 }
-static inline size_t object_size(struct object *o) { return object_size_with_map(o, object_map(o)); }
+static inline size_t object_size(struct object *o)
+{
+    return object_size_with_map(o, object_map(o));
+}
 
 /* The tagged slots of an object: [*start, *end) as word indices. Empty for raw kinds. */
-static inline void object_tagged_range(struct object *o, struct object *map, size_t *start, size_t *end)
+static inline void object_tagged_range(struct object *o, struct object *map, size_t *start,
+                                       size_t *end)
 {
     switch (map_instance_type(map)) {
     case TYPE_STRUCT:
@@ -141,7 +166,10 @@ static inline void object_tagged_range(struct object *o, struct object *map, siz
     }
 }
 
-static inline int object_is_filler_type(enum instance_type t) { return t == TYPE_FREE_SPACE || t == TYPE_FILLER; }
+static inline int object_is_filler_type(enum instance_type t)
+{
+    return t == TYPE_FREE_SPACE || t == TYPE_FILLER;
+}
 
 static inline double heap_number_value(struct object *o)
 {

@@ -25,7 +25,7 @@ enum page_flags {
     PAGE_IN_TO = 1u << 2,
     PAGE_POINTERS_TO_HERE_ARE_INTERESTING = 1u << 3,   /* young: stores of it are recorded */
     PAGE_POINTERS_FROM_HERE_ARE_INTERESTING = 1u << 4, /* old: its stores are recorded */
-    PAGE_BELOW_AGE_MARK = 1u << 5, /* young objects here survived a scavenge */
+    PAGE_BELOW_AGE_MARK = 1u << 5,                     /* young objects here survived a scavenge */
     PAGE_LARGE = 1u << 6,
     PAGE_CODE = 1u << 7,
 };
@@ -38,9 +38,9 @@ struct page {
     struct space *owner;
     uintptr_t area_start, area_end;
     size_t chunk_bytes;
-    uintptr_t alloc_top;       /* new space: end of the allocated part of the page */
-    size_t live_bytes;         /* marking */
-    size_t allocated_bytes;    /* paged spaces: bytes in objects (not free-list) */
+    uintptr_t alloc_top;    /* new space: end of the allocated part of the page */
+    size_t live_bytes;      /* marking */
+    size_t allocated_bytes; /* paged spaces: bytes in objects (not free-list) */
     struct slot_set *old_to_new;
     struct page *next, *prev;
     uint64_t mark_bits[PAGE_MARK_WORDS];
@@ -59,11 +59,23 @@ static inline uintptr_t page_flags(const struct page *p)
 {
     return __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
 }
-static inline void page_set_flags(struct page *p, uintptr_t f) { __atomic_or_fetch(&p->flags, f, __ATOMIC_RELAXED); }
-static inline void page_clear_flags(struct page *p, uintptr_t f) { __atomic_and_fetch(&p->flags, ~f, __ATOMIC_RELAXED); }
+static inline void page_set_flags(struct page *p, uintptr_t f)
+{
+    __atomic_or_fetch(&p->flags, f, __ATOMIC_RELAXED);
+}
+static inline void page_clear_flags(struct page *p, uintptr_t f)
+{
+    __atomic_and_fetch(&p->flags, ~f, __ATOMIC_RELAXED);
+}
 
-static inline int object_in_young(const struct object *o) { return (page_flags(page_of(o)) & PAGE_IN_YOUNG) != 0; }
-static inline int object_in_from_space(const struct object *o) { return (page_flags(page_of(o)) & PAGE_IN_FROM) != 0; }
+static inline int object_in_young(const struct object *o)
+{
+    return (page_flags(page_of(o)) & PAGE_IN_YOUNG) != 0;
+}
+static inline int object_in_from_space(const struct object *o)
+{
+    return (page_flags(page_of(o)) & PAGE_IN_FROM) != 0;
+}
 
 /* Marking bitmap: one bit per word of the chunk's first 256 KiB. */
 static inline size_t page_mark_index(const struct page *p, const struct object *o)
@@ -85,6 +97,9 @@ static inline int page_mark(struct page *p, const struct object *o)
     p->mark_bits[i / 64] |= bit;
     return 1;
 }
-static inline void page_clear_marks(struct page *p) { memset(p->mark_bits, 0, sizeof p->mark_bits); }
+static inline void page_clear_marks(struct page *p)
+{
+    memset(p->mark_bits, 0, sizeof p->mark_bits);
+}
 
 #endif

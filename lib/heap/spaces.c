@@ -18,7 +18,8 @@ bool heap_can_grow(struct heap *heap, size_t bytes)
     return heap_committed_bytes(heap) + bytes <= heap->config.heap_size_bytes;
 }
 
-struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_bytes, uintptr_t flags)
+struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_bytes,
+                           uintptr_t flags)
 {
     struct page *p = platform_aligned_alloc(PAGE_SIZE_BYTES, chunk_bytes);
     if (!p)
@@ -108,7 +109,8 @@ void new_space_init(struct heap *heap, struct new_space *ns, size_t semispace_by
     ns->semispace_pages = pages < 2 ? 2 : pages;
     for (size_t i = 0; i < ns->semispace_pages; i++) {
         struct page *to = page_allocate(heap, &ns->to, PAGE_SIZE_BYTES, YOUNG_FLAGS | PAGE_IN_TO);
-        struct page *from = page_allocate(heap, &ns->from, PAGE_SIZE_BYTES, YOUNG_FLAGS | PAGE_IN_FROM);
+        struct page *from =
+            page_allocate(heap, &ns->from, PAGE_SIZE_BYTES, YOUNG_FLAGS | PAGE_IN_FROM);
         if (!to || !from)
             platform_fatal("cannot reserve the new space (%zu pages)", ns->semispace_pages);
         semispace_append(&ns->to, to);
@@ -203,10 +205,13 @@ static unsigned ceil_log2(size_t n) { return n <= 1 ? 0 : 64u - (unsigned)__buil
 /* Free-list entries: FREE_SPACE objects of at least this size carry a next pointer. */
 #define FREE_LIST_MIN_BYTES (3 * WORD_BYTES)
 
-static struct object **free_entry_next(struct object *o) { return (struct object **)&object_slots(o)[2]; }
+static struct object **free_entry_next(struct object *o)
+{
+    return (struct object **)&object_slots(o)[2];
+}
 
-void paged_space_init(struct heap *heap, struct paged_space *ps, enum space_id id,
-                      const char *name, uint32_t page_flags)
+void paged_space_init(struct heap *heap, struct paged_space *ps, enum space_id id, const char *name,
+                      uint32_t page_flags)
 {
     memset(ps, 0, sizeof *ps);
     ps->base = (struct space){.id = id, .name = name, .heap = heap};
@@ -236,7 +241,8 @@ static void free_list_add(struct paged_space *ps, uintptr_t start, size_t size)
 }
 
 /* Lock held. Removes an entry of at least min_bytes; returns its start and size. */
-static bool free_list_remove(struct paged_space *ps, size_t min_bytes, uintptr_t *start, size_t *size)
+static bool free_list_remove(struct paged_space *ps, size_t min_bytes, uintptr_t *start,
+                             size_t *size)
 {
     unsigned exact = floor_log2(min_bytes);
     if (exact < FREE_LIST_CLASSES) {
@@ -309,7 +315,8 @@ static bool take_locked(struct paged_space *ps, size_t min_bytes, size_t preferr
     return true;
 }
 
-struct object *paged_space_allocate(struct paged_space *ps, size_t size_bytes, bool may_grow_past_limit)
+struct object *paged_space_allocate(struct paged_space *ps, size_t size_bytes,
+                                    bool may_grow_past_limit)
 {
     uintptr_t start, end;
     pthread_mutex_lock(&ps->lock);

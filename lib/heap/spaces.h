@@ -8,7 +8,8 @@
 #include "heap/heap.h"
 
 /* Pages */
-struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_bytes, uintptr_t flags);
+struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_bytes,
+                           uintptr_t flags);
 void page_release(struct heap *heap, struct page *p);
 void space_add_page(struct space *s, struct page *p);
 void space_remove_page(struct space *s, struct page *p);
@@ -16,7 +17,7 @@ void space_remove_page(struct space *s, struct page *p);
 
 /* Walks the objects of [start, end) (fillers included). */
 #define for_each_object_in(start, end, o)                                                          \
-    for (struct object *o = (struct object *)(start); (uintptr_t)o < (end);                       \
+    for (struct object *o = (struct object *)(start); (uintptr_t)o < (end);                        \
          o = (struct object *)((uintptr_t)o + object_size(o)))
 
 /* New space */
@@ -34,12 +35,13 @@ void new_space_set_age_mark(struct new_space *ns);
 size_t new_space_capacity_bytes(const struct new_space *ns);
 
 /* Paged spaces (old, code) */
-void paged_space_init(struct heap *heap, struct paged_space *ps, enum space_id id,
-                      const char *name, uint32_t page_flags);
+void paged_space_init(struct heap *heap, struct paged_space *ps, enum space_id id, const char *name,
+                      uint32_t page_flags);
 void paged_space_destroy(struct heap *heap, struct paged_space *ps);
 /* One object of size_bytes; NULL if the space would have to grow past the heap limit
  * (the caller decides whether to collect or fail). */
-struct object *paged_space_allocate(struct paged_space *ps, size_t size_bytes, bool may_grow_past_limit);
+struct object *paged_space_allocate(struct paged_space *ps, size_t size_bytes,
+                                    bool may_grow_past_limit);
 /* A region for a LAB (promotion): at least min_bytes; grows the space if needed (a
  * scavenge must not fail halfway, so promotion may pass the soft limit). */
 bool paged_space_take(struct paged_space *ps, size_t min_bytes, size_t preferred_bytes,

@@ -38,9 +38,15 @@ static inline value_t value_from_smi(int64_t i) { return (value_t)((uint64_t)i <
 static inline int64_t value_to_smi(value_t v) { return (int64_t)v >> 1; }
 
 static inline value_t value_from_object(struct object *o) { return (value_t)o | VALUE_STRONG_TAG; }
-static inline value_t value_weak_from_object(struct object *o) { return (value_t)o | VALUE_WEAK_TAG; }
+static inline value_t value_weak_from_object(struct object *o)
+{
+    return (value_t)o | VALUE_WEAK_TAG;
+}
 /* The object a strong or weak value refers to. */
-static inline struct object *value_to_object(value_t v) { return (struct object *)(v & ~VALUE_TAG_MASK); }
+static inline struct object *value_to_object(value_t v)
+{
+    return (struct object *)(v & ~VALUE_TAG_MASK);
+}
 static inline uintptr_t value_address(value_t v) { return v & ~VALUE_TAG_MASK; }
 
 #endif

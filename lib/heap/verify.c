@@ -36,8 +36,8 @@ static void problem(struct verifier *v, const char *fmt, ...)
     if (v->problems > 4 || v->report_used + 1 >= v->report_size)
         return;
     if (v->report_used) {
-        v->report_used += (size_t)snprintf(v->report + v->report_used,
-                                           v->report_size - v->report_used, "; ");
+        v->report_used +=
+            (size_t)snprintf(v->report + v->report_used, v->report_size - v->report_used, "; ");
         if (v->report_used >= v->report_size)
             v->report_used = v->report_size - 1;
     }
@@ -69,7 +69,8 @@ static void add_chunk(struct verifier *v, struct page *p)
 
 static int compare_chunks(const void *a, const void *b)
 {
-    uintptr_t x = ((const struct chunk_entry *)a)->start, y = ((const struct chunk_entry *)b)->start;
+    uintptr_t x = ((const struct chunk_entry *)a)->start,
+              y = ((const struct chunk_entry *)b)->start;
     return x < y ? -1 : x > y;
 }
 
@@ -91,7 +92,10 @@ static struct chunk_entry *find_chunk(struct verifier *v, uintptr_t addr)
 
 static bool test_bit(const uint64_t *bits, size_t i) { return (bits[i / 64] >> (i % 64)) & 1; }
 static void set_bit(uint64_t *bits, size_t i) { bits[i / 64] |= (uint64_t)1 << (i % 64); }
-static size_t word_index(const struct chunk_entry *c, uintptr_t addr) { return (addr - c->start) / WORD_BYTES; }
+static size_t word_index(const struct chunk_entry *c, uintptr_t addr)
+{
+    return (addr - c->start) / WORD_BYTES;
+}
 
 static bool is_map(struct verifier *v, value_t map_word)
 {
@@ -157,11 +161,11 @@ static struct chunk_entry *check_ref(struct verifier *v, value_t val, const char
     struct chunk_entry *c = find_chunk(v, addr);
     if (!c || !test_bit(c->starts, word_index(c, addr))) {
         const char *what = "not an object start in a live space";
-        space_for_each_page(&v->heap->new_space.from, p) if (addr >= (uintptr_t)p &&
-                                                              addr < (uintptr_t)p + p->chunk_bytes) what =
-            "into from-space";
-        problem(v, "dangling pointer: %s %p slot %zu holds %p, %s", where, holder, index, (void *)addr,
-                what);
+        space_for_each_page(&v->heap->new_space.from,
+                            p) if (addr >= (uintptr_t)p && addr < (uintptr_t)p + p->chunk_bytes)
+            what = "into from-space";
+        problem(v, "dangling pointer: %s %p slot %zu holds %p, %s", where, holder, index,
+                (void *)addr, what);
         return NULL;
     }
     return c;

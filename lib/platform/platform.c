@@ -75,7 +75,7 @@ _Noreturn void platform_fatal(const char *fmt, ...)
     va_end(ap);
     /* One report per process: a second thread failing meanwhile waits for the exit. */
     if (atomic_fetch_add(&fatal_entered, 1) == 0) {
-        atomic_load(&fatal_handler)(message);
+        atomic_load (&fatal_handler)(message);
         fflush(NULL);
         exit(1);
     }

@@ -36,7 +36,7 @@ static inline uint64_t platform_now_ns(void)
 }
 
 /* --- Memory (jemalloc) -------------------------------------------------------------- */
-void *platform_alloc(size_t size_bytes);              /* never NULL: fatal on failure */
+void *platform_alloc(size_t size_bytes); /* never NULL: fatal on failure */
 void *platform_calloc(size_t count, size_t size_bytes);
 void *platform_realloc(void *p, size_t size_bytes);
 void *platform_aligned_alloc(size_t alignment, size_t size_bytes); /* may return NULL */
@@ -69,9 +69,9 @@ struct platform_topology {
     int packages;
     int numa_nodes;
     int cores;
-    int pus;            /* hardware threads */
-    bool synthetic;     /* built from --topology, not read from this machine */
-    char source[256];   /* "this machine", a synthetic description or an XML path */
+    int pus;          /* hardware threads */
+    bool synthetic;   /* built from --topology, not read from this machine */
+    char source[256]; /* "this machine", a synthetic description or an XML path */
 };
 /* spec: NULL for this machine, a synthetic description ("pack:2 numa:2 core:16 pu:1"),
  * or the path of an hwloc XML file. Returns 0, or -1 with *error set to a static text. */

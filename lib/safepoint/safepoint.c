@@ -138,7 +138,8 @@ void safepoint_unpark(struct safepoint_thread *thread)
             pthread_mutex_unlock(&sp->mutex);
             continue;
         }
-        if (atomic_compare_exchange_weak(&thread->state, &state, state & ~(uint32_t)SAFEPOINT_PARKED))
+        if (atomic_compare_exchange_weak(&thread->state, &state,
+                                         state & ~(uint32_t)SAFEPOINT_PARKED))
             return;
     }
 }

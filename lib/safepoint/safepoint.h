@@ -61,7 +61,7 @@ struct safepoint {
     uint32_t thread_count;
     uint32_t stopped; /* threads that arrived at the current safepoint */
     bool active;
-    uint64_t generation; /* incremented when a safepoint ends */
+    uint64_t generation;         /* incremented when a safepoint ends */
     struct telemetry *telemetry; /* optional: stopped spans go to trace.json */
     uint64_t safepoints_count;
 };

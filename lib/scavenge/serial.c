@@ -79,10 +79,12 @@ static struct object *allocate_in_old_space(struct scavenger *s, size_t size)
 {
     if (s->old_lab.limit - s->old_lab.top < size) {
         if (s->old_lab.limit > s->old_lab.top)
-            paged_space_free(&s->heap->old_space, s->old_lab.top, s->old_lab.limit - s->old_lab.top);
+            paged_space_free(&s->heap->old_space, s->old_lab.top,
+                             s->old_lab.limit - s->old_lab.top);
         uintptr_t start, end;
         if (!paged_space_take(&s->heap->old_space, size, HEAP_LAB_BYTES, &start, &end))
-            platform_fatal("promotion failed: cannot grow old space by %zu bytes (system memory)", size);
+            platform_fatal("promotion failed: cannot grow old space by %zu bytes (system memory)",
+                           size);
         s->old_lab.top = start;
         s->old_lab.limit = end;
     }

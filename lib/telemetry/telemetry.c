@@ -100,10 +100,7 @@ void run_info_add_param(struct run_info *info, const char *name, const char *fmt
 
 /* --- Recording ---------------------------------------------------------------------- */
 
-void telemetry_lock(const struct telemetry *t)
-{
-    pthread_mutex_lock((pthread_mutex_t *)&t->lock);
-}
+void telemetry_lock(const struct telemetry *t) { pthread_mutex_lock((pthread_mutex_t *)&t->lock); }
 
 void telemetry_unlock(const struct telemetry *t)
 {

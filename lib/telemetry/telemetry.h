@@ -31,8 +31,8 @@ enum gc_reason {
 };
 enum cycle_kind { CYCLE_SCAVENGE, CYCLE_MARKING, CYCLE_FULL };
 
-const char *telemetry_pause_kind_name(enum pause_kind kind);  /* "scavenge", ... */
-const char *telemetry_reason_name(enum gc_reason reason);     /* "allocation_failure", ... */
+const char *telemetry_pause_kind_name(enum pause_kind kind); /* "scavenge", ... */
+const char *telemetry_reason_name(enum gc_reason reason);    /* "allocation_failure", ... */
 const char *telemetry_cycle_kind_name(enum cycle_kind kind);
 
 #define TELEMETRY_NO_PAUSE UINT64_MAX
@@ -87,7 +87,7 @@ struct run_info {
     char command_line[1024];
     uint64_t seed;
     uint32_t mutators, gc_threads;
-    char pinning[32];          /* what was actually applied */
+    char pinning[32]; /* what was actually applied */
     uint64_t young_size_bytes, heap_size_bytes, gc_stress;
     bool verify_heap;
     struct platform_topology topology;
@@ -95,7 +95,7 @@ struct run_info {
     uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
     char status[16];           /* "ok" | "failed" */
     char error[512];
-    char checksum[32];         /* decimal, empty when the run did not finish */
+    char checksum[32]; /* decimal, empty when the run did not finish */
     uint64_t allocated_bytes, peak_rss_bytes;
 };
 

@@ -51,20 +51,14 @@ static void put_fixed(FILE *f, int64_t value_ns, uint64_t unit_ns)
             magnitude % unit_ns * 1000 / unit_ns);
 }
 
-static void put_us(FILE *f, uint64_t duration_ns)
-{
-    put_fixed(f, (int64_t)duration_ns, 1000);
-}
+static void put_us(FILE *f, uint64_t duration_ns) { put_fixed(f, (int64_t)duration_ns, 1000); }
 
 static void put_rel_us(FILE *f, uint64_t at_ns, uint64_t base_ns)
 {
     put_fixed(f, (int64_t)(at_ns - base_ns), 1000);
 }
 
-static void put_ms(FILE *f, uint64_t duration_ns)
-{
-    put_fixed(f, (int64_t)duration_ns, 1000000);
-}
+static void put_ms(FILE *f, uint64_t duration_ns) { put_fixed(f, (int64_t)duration_ns, 1000000); }
 
 /* One CSV field, quoted only when it holds a comma, a quote or a line break. */
 static void put_csv(FILE *f, const char *s)

@@ -39,9 +39,8 @@ static inline void tracer_phase_end(struct gc_tracer *tracer, const char *phase,
 }
 
 #define TRACE_PHASE(tracer, name, field, items)                                                    \
-    for (uint64_t trace_start_ns_ = platform_now_ns(), trace_once_ = 1; trace_once_;              \
-         trace_once_ = 0,                                                                          \
-                  tracer_phase_end((tracer), (name), &(tracer)->pause->field, trace_start_ns_,     \
-                                   (uint64_t)(items)))
+    for (uint64_t trace_start_ns_ = platform_now_ns(), trace_once_ = 1; trace_once_;               \
+         trace_once_ = 0, tracer_phase_end((tracer), (name), &(tracer)->pause->field,              \
+                                           trace_start_ns_, (uint64_t)(items)))
 
 #endif

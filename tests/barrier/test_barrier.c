@@ -52,10 +52,7 @@ static value_t *slot_at(struct page *p, size_t index)
     return (value_t *)((uintptr_t)p + index * WORD_BYTES);
 }
 
-static const uint32_t *bucket(const struct page *p, size_t b)
-{
-    return p->old_to_new->buckets[b];
-}
+static const uint32_t *bucket(const struct page *p, size_t b) { return p->old_to_new->buckets[b]; }
 
 #define FIRST_SLOT (PAGE_HEADER_BYTES / WORD_BYTES)
 
@@ -219,10 +216,7 @@ struct insert_ctx {
 };
 
 /* Thread t inserts slot i when bit t of a hash of i is set: overlapping sets. */
-static unsigned slot_hash(size_t i)
-{
-    return (unsigned)((i * 2654435761u) >> 7);
-}
+static unsigned slot_hash(size_t i) { return (unsigned)((i * 2654435761u) >> 7); }
 
 static void *insert_main(void *arg)
 {

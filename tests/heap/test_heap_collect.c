@@ -393,14 +393,8 @@ static void expect_fatal(enum exhaust_kind kind)
     assert_non_null(strstr(text, "--heap-size 2 MiB"));
 }
 
-static void test_heap_exhaustion_old_allocation(void **state)
-{
-    expect_fatal(EXHAUST_OLD);
-}
-static void test_heap_exhaustion_promotion(void **state)
-{
-    expect_fatal(EXHAUST_PROMOTION);
-}
+static void test_heap_exhaustion_old_allocation(void **state) { expect_fatal(EXHAUST_OLD); }
+static void test_heap_exhaustion_promotion(void **state) { expect_fatal(EXHAUST_PROMOTION); }
 
 /* --- The verifier ------------------------------------------------------------------------------
  */

@@ -469,10 +469,7 @@ static void test_mmu_csv_short_run(void **state)
     remove_tree(dir);
 }
 
-static bool python_available(void)
-{
-    return system("python3 -c pass >/dev/null 2>&1") == 0;
-}
+static bool python_available(void) { return system("python3 -c pass >/dev/null 2>&1") == 0; }
 
 static void test_json_files_parse(void **state)
 {

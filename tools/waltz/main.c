@@ -26,10 +26,7 @@ _Noreturn void cli_usage_error(const char *fmt, ...)
     exit(CLI_EXIT_USAGE);
 }
 
-bool cli_young_gc_is_serial(void)
-{
-    return strcmp(WALTZ_OPT_YOUNG_GC, "serial") == 0;
-}
+bool cli_young_gc_is_serial(void) { return strcmp(WALTZ_OPT_YOUNG_GC, "serial") == 0; }
 
 static bool is_help(const char *arg)
 {
