@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -238,6 +239,36 @@ static uint64_t peak_rss_bytes(void)
     return (uint64_t)usage.ru_maxrss * 1024u;
 }
 
+/* A progress line on the terminal while a workload runs (only when stdout and stderr
+ * are both terminals); the workload's own output is held back until it is erased. */
+struct progress {
+    struct platform_thread thread;
+    const char *workload;
+    struct heap *heap;
+    uint64_t start_ns;
+    atomic_bool stop;
+};
+
+static void *progress_main(void *arg)
+{
+    struct progress *pr = arg;
+    while (!atomic_load(&pr->stop)) {
+        for (int i = 0; i < 10 && !atomic_load(&pr->stop); i++)
+            usleep(50 * 1000);
+        if (atomic_load(&pr->stop))
+            break;
+        double seconds = (double)(platform_now_ns() - pr->start_ns) / 1e9;
+        double allocated_gib = (double)atomic_load(&pr->heap->allocated_bytes) / (double)GiB;
+        fprintf(stderr, "\r  %s: %.1f s, %llu collections, %.2f GiB allocated\033[K",
+                pr->workload, seconds, (unsigned long long)atomic_load(&pr->heap->gc_epoch),
+                allocated_gib);
+        fflush(stderr);
+    }
+    fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+    return NULL;
+}
+
 int run_workload(const struct run_options *opts, int argc, char **argv)
 {
     const struct workload *w = opts->workload;
@@ -268,8 +299,28 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
     run.seed = opts->seed;
     run.out = opts->quiet ? NULL : stdout;
 
+    struct progress progress = {.workload = w->name, .heap = heap, .start_ns = run_info.start_ns};
+    char *held_output = NULL;
+    size_t held_size = 0;
+    bool show_progress = !opts->quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+    if (show_progress) {
+        run.out = open_memstream(&held_output, &held_size);
+        show_progress = run.out != NULL;
+        if (!show_progress)
+            run.out = stdout;
+    }
+    if (show_progress)
+        platform_thread_start(&progress.thread, "progress", progress_main, &progress);
+
     int rc = w->run(&run);
     run_info.end_ns = platform_now_ns();
+    if (show_progress) {
+        atomic_store(&progress.stop, true);
+        platform_thread_join(&progress.thread);
+        fclose(run.out);
+        fwrite(held_output, 1, held_size, stdout);
+        free(held_output);
+    }
     fflush(stdout);
     if (rc != 0) {
         int status = fail_run("workload %s failed: %s", w->name,
