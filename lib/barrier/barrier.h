@@ -24,12 +24,18 @@
 
 void remset_record_slow(struct mutator *m, struct object *host, value_t *slot);
 
+/* The selected strategy's inline part, remset_record(m, host_flags, host, slot)
+ * (store_buffer.h or slot_set_direct.h, chosen by the build). */
+#include WALTZ_REMSET_HEADER
+
 static inline void barrier_generational(struct mutator *m, struct object *host, value_t *slot,
                                         value_t v)
 {
-    if ((page_flags(page_of_value(v)) & PAGE_POINTERS_TO_HERE_ARE_INTERESTING) &&
-        (page_flags(page_of(host)) & PAGE_POINTERS_FROM_HERE_ARE_INTERESTING))
-        remset_record_slow(m, host, slot);
+    if (!(page_flags(page_of_value(v)) & PAGE_POINTERS_TO_HERE_ARE_INTERESTING))
+        return;
+    uintptr_t host_flags = page_flags(page_of(host));
+    if (host_flags & PAGE_POINTERS_FROM_HERE_ARE_INTERESTING)
+        remset_record(m, host_flags, host, slot);
 }
 
 /* Stores v into slot, a field of host, and tells the collector. */

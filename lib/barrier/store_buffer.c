@@ -11,13 +11,7 @@
 
 #include "barrier/barrier.h"
 #include "barrier/slot_set.h"
-
-#define STORE_BUFFER_ENTRIES 8192
-
-struct store_buffer {
-    uintptr_t *top, *limit;
-    uintptr_t entries[STORE_BUFFER_ENTRIES];
-};
+#include "barrier/store_buffer.h"
 
 const char *remset_strategy_name(void) { return "store-buffer"; }
 
