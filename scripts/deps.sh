@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages waltz needs to build, test and benchmark, if any are
-# missing. As root it runs apt-get; otherwise it prints the command to run and fails.
+# Installs the Debian 12 packages waltz needs to build and test (and, with --plots or
+# --bench, to plot and to run the peer benchmarks), if any are missing. As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 packages=(build-essential meson ninja-build pkg-config libjemalloc-dev libck-dev
           libhwloc-dev hwloc libcmocka-dev python3 time)
-if [ "${1:-}" = "--bench" ]; then
-    packages+=(libgc-dev openjdk-17-jdk-headless nodejs python3-matplotlib)
-fi
+# --plots: what tools/plot.py needs; --bench: the peers of bench/peers as well.
+for arg in "$@"; do
+    case $arg in
+    --plots) packages+=(python3-matplotlib) ;;
+    --bench) packages+=(python3-matplotlib libgc-dev openjdk-17-jdk-headless nodejs) ;;
+    *) echo "waltz: error: deps.sh takes --plots and --bench, not '$arg'" >&2; exit 2 ;;
+    esac
+done
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

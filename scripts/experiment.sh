@@ -11,7 +11,7 @@ if [ "${1:-}" = "--out" ]; then
     out=$2
     shift 2
 fi
-bash scripts/deps.sh
+bash scripts/deps.sh --plots
 if [ ! -f build/build.ninja ]; then
     meson setup build --buildtype=release >/dev/null
 fi
