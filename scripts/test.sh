@@ -3,17 +3,18 @@
 # tests waltz in several configurations, each in its own build directory:
 #   store-buffer  default strategies, -Dremembered_set=store-buffer, every suite
 #   slot-set      -Dremembered_set=slot-set, every suite
+#   parallel      -Dyoung_gc=parallel, every suite (1 to 8 GC threads, stealing on and off)
 #   asan          AddressSanitizer + UBSan, every suite
-#   tsan          ThreadSanitizer: the concurrency suites (safepoint, barrier, gc, telemetry)
-#                 and the multi-mutator integration runs
+#   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform, safepoint,
+#                 barrier, gc, scavenge, telemetry) and the integration runs
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
-# Usage: scripts/test.sh [CONFIG ...]   (default: all four)
+# Usage: scripts/test.sh [CONFIG ...]   (default: all five)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
 
 configs=("$@")
-[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set asan tsan)
+[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set parallel asan tsan)
 passed=0
 failed=0
 
@@ -54,10 +55,11 @@ for c in "${configs[@]}"; do
     case $c in
     store-buffer) run_config store-buffer -Dbuildtype=debugoptimized -Dremembered_set=store-buffer ;;
     slot-set) run_config slot-set -Dbuildtype=debugoptimized -Dremembered_set=slot-set ;;
+    parallel) run_config parallel -Dbuildtype=debugoptimized -Dyoung_gc=parallel ;;
     asan) run_config asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
-        -- safepoint barrier gc telemetry integration ;;
-    *) echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, asan, tsan)" >&2; exit 2 ;;
+        -Dyoung_gc=parallel -- platform safepoint barrier gc scavenge telemetry integration ;;
+    *) echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, parallel, asan, tsan)" >&2; exit 2 ;;
     esac
 done
 echo "$passed passed, $failed failed"

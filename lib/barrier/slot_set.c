@@ -47,7 +47,7 @@ void slot_set_insert(struct page *chunk, value_t *slot)
     uint32_t mask = (uint32_t)1 << (bit % 32);
     uint32_t *word = &bucket[bit / 32];
     if (!(__atomic_load_n(word, __ATOMIC_RELAXED) & mask))
-        __atomic_fetch_or(word, mask, __ATOMIC_RELAXED);
+        __atomic_fetch_or(word, mask, __ATOMIC_RELEASE);
 }
 
 bool slot_set_contains(const struct page *chunk, const value_t *slot)
@@ -122,12 +122,11 @@ size_t slot_set_iterate(struct page *chunk,
         uint32_t *bucket = set->buckets[b];
         if (!bucket)
             continue;
-        bool any = false;
         for (size_t w = 0; w < SLOT_SET_BUCKET_WORDS; w++) {
-            uint32_t bits = bucket[w];
+            uint32_t bits = __atomic_load_n(&bucket[w], __ATOMIC_ACQUIRE);
             if (!bits)
                 continue;
-            uint32_t keep = bits;
+            uint32_t removed = 0;
             /* The referents are usually scattered: start fetching all of them first. */
             for (uint32_t pending = bits; pending; pending &= pending - 1) {
                 size_t offset_slots =
@@ -143,17 +142,34 @@ size_t slot_set_iterate(struct page *chunk,
                 value_t *slot = (value_t *)((uintptr_t)chunk + offset_slots * WORD_BYTES);
                 visited++;
                 if (fn(slot, ctx) == SLOT_REMOVE)
-                    keep &= ~((uint32_t)1 << bit);
+                    removed |= (uint32_t)1 << bit;
             }
-            bucket[w] = keep;
-            any |= keep != 0;
+            /* Another collector thread may insert into this word meanwhile (a promoted
+             * object on this page): clear only what was removed. */
+            if (removed)
+                __atomic_fetch_and(&bucket[w], ~removed, __ATOMIC_RELAXED);
         }
+    }
+    return visited;
+}
+
+void slot_set_trim(struct page *chunk)
+{
+    struct slot_set *set = chunk->old_to_new;
+    if (!set)
+        return;
+    for (size_t b = 0; b < set->bucket_count; b++) {
+        uint32_t *bucket = set->buckets[b];
+        if (!bucket)
+            continue;
+        bool any = false;
+        for (size_t w = 0; w < SLOT_SET_BUCKET_WORDS && !any; w++)
+            any = bucket[w] != 0;
         if (!any) {
             set->buckets[b] = NULL;
             platform_free(bucket);
         }
     }
-    return visited;
 }
 
 size_t slot_set_count(const struct page *chunk)

@@ -34,9 +34,13 @@ void slot_set_free(struct page *chunk);
 
 enum slot_callback_result { SLOT_KEEP, SLOT_REMOVE };
 /* Calls fn on every recorded slot of chunk; slots for which it returns SLOT_REMOVE are
- * removed; empty buckets are released. Returns the number of slots visited. */
+ * removed. Other threads may insert into the same set meanwhile (they are not visited,
+ * or visited once). Returns the number of slots visited. */
 size_t slot_set_iterate(struct page *chunk,
                         enum slot_callback_result (*fn)(value_t *slot, void *ctx), void *ctx);
 size_t slot_set_count(const struct page *chunk);
+/* Releases the buckets that hold no slot. Single-threaded (inside a safepoint, after
+ * the parallel part of a collection). */
+void slot_set_trim(struct page *chunk);
 
 #endif

@@ -10,6 +10,7 @@
 #include "heap/spaces.h"
 #include "heap/verify.h"
 #include "marking/marking.h"
+#include "platform/worker_pool.h"
 #include "scavenge/scavenge.h"
 #include "telemetry/tracer.h"
 
@@ -91,7 +92,12 @@ static void update_old_limit(struct heap *heap)
 /* Both collections run with the world stopped, LABs retired and buffers flushed. */
 static void run_scavenge(struct gc *gc, struct gc_tracer *tracer)
 {
-    scavenge_collect(gc->heap, tracer);
+    struct scavenge_options options = {
+        .pool = gc->pool,
+        .tasks = worker_pool_size(gc->pool),
+        .steal = !gc->heap->config.static_partitioning,
+    };
+    scavenge_collect(gc->heap, tracer, &options);
     gc->scavenges++;
 }
 
@@ -183,6 +189,8 @@ struct gc *gc_create(struct heap *heap, struct telemetry *telemetry)
     struct gc *gc = platform_calloc(1, sizeof *gc);
     gc->heap = heap;
     gc->telemetry = telemetry;
+    gc->pool =
+        worker_pool_create(heap->config.gc_threads ? heap->config.gc_threads : 1, "gc-worker");
     heap->gc = gc;
     heap->collect = collect;
     return gc;
@@ -195,6 +203,7 @@ void gc_destroy(struct gc *gc)
                                   &gc->heap->large_space.base};
     for (size_t i = 0; i < ARRAY_LENGTH(old_spaces); i++)
         space_for_each_page(old_spaces[i], p) slot_set_free(p);
+    worker_pool_destroy(gc->pool);
     gc->heap->collect = NULL;
     gc->heap->gc = NULL;
     platform_free(gc);

@@ -28,6 +28,7 @@ struct gc {
     uint64_t next_pause_id, next_cycle_id;
     uint64_t scavenges, full_gcs;
     uint64_t verified_count;
+    struct worker_pool *pool; /* GC workers: heap->config.gc_threads, task 0 is the caller */
 };
 
 struct gc *gc_create(struct heap *heap, struct telemetry *telemetry);

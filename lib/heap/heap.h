@@ -130,6 +130,8 @@ struct heap_config {
     size_t heap_size_bytes;  /* hard limit on young + old + code + large */
     uint64_t gc_stress;      /* a GC every N allocations per mutator; 0: off */
     bool verify_heap;
+    uint32_t gc_threads;      /* GC worker pool size (young_gc=parallel); 0 counts as 1 */
+    bool static_partitioning; /* parallel scavenger without work stealing (--steal=off) */
 };
 
 struct heap {

@@ -15,7 +15,16 @@
 #include "heap/heap.h"
 #include "telemetry/tracer.h"
 
-void scavenge_collect(struct heap *heap, struct gc_tracer *tracer);
+struct worker_pool;
+
+struct scavenge_options {
+    struct worker_pool *pool; /* parallel: the GC worker pool */
+    uint32_t tasks;           /* parallel: how many of its workers take part (>= 1) */
+    bool steal;               /* parallel: work stealing (false: static partitioning) */
+};
+
+void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
+                      const struct scavenge_options *options);
 const char *scavenge_strategy_name(void);
 
 #endif

@@ -172,8 +172,10 @@ static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
 {
     struct scavenger *s = ctx;
     value_t v = *slot;
-    if (!value_is_ref(v) || !object_in_young(value_to_object(v)))
+    if (!value_is_ref(v))
         return SLOT_REMOVE;
+    if (!object_in_from_space(value_to_object(v)))
+        return object_in_young(value_to_object(v)) ? SLOT_KEEP : SLOT_REMOVE;
     if (value_is_weak(v)) {
         push_weak(s, NULL, slot); /* the slot stays recorded; it may still point young */
         return SLOT_KEEP;
@@ -186,7 +188,11 @@ static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
 static size_t visit_remembered_space(struct scavenger *s, struct space *space)
 {
     size_t n = 0;
-    space_for_each_page(space, p) n += slot_set_iterate(p, visit_remembered, s);
+    space_for_each_page(space, p)
+    {
+        n += slot_set_iterate(p, visit_remembered, s);
+        slot_set_trim(p);
+    }
     return n;
 }
 
@@ -253,7 +259,8 @@ static void poison_from_space(struct new_space *ns)
         memset((void *)p->area_start, 0xfd, p->area_end - p->area_start);
 }
 
-void scavenge_collect(struct heap *heap, struct gc_tracer *tracer)
+void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
+                      const struct scavenge_options *options)
 {
     struct pause_record *pause = tracer->pause;
     struct scavenger s = {.heap = heap, .ns = &heap->new_space};

@@ -26,6 +26,7 @@ enum common_id {
     OPT_HEAP_SIZE,
     OPT_SEED,
     OPT_QUIET,
+    OPT_STEAL,
 };
 
 struct common_flag {
@@ -44,6 +45,7 @@ static const struct common_flag common_flags[] = {
     {OPT_HEAP_SIZE, "heap-size", KIND_SIZE},
     {OPT_SEED, "seed", KIND_UINT},
     {OPT_QUIET, "quiet", KIND_NONE},
+    {OPT_STEAL, "steal", KIND_PATH},
 };
 
 static bool is_help(const char *arg)
@@ -193,7 +195,8 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
             opts->quiet = true;
         return;
     }
-    const char *what = c->kind == KIND_PATH   ? "a directory"
+    const char *what = c->id == OPT_STEAL     ? "on or off"
+                       : c->kind == KIND_PATH ? "a directory"
                        : c->kind == KIND_SIZE ? "a size"
                                               : "a number";
     const char *text = take_value(argc, argv, i, f, what);
@@ -222,6 +225,15 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
         break;
     case OPT_SEED:
         opts->seed = parse_uint_flag(c->name, text, 0, UINT64_MAX);
+        break;
+    case OPT_STEAL:
+        if (cli_young_gc_is_serial())
+            cli_usage_error("--steal needs a build with -Dyoung_gc=parallel: this build's "
+                            "young_gc is %s",
+                            WALTZ_OPT_YOUNG_GC);
+        if (strcmp(text, "on") != 0 && strcmp(text, "off") != 0)
+            cli_usage_error("--steal takes on or off, not '%s'", text);
+        opts->static_partitioning = strcmp(text, "off") == 0;
         break;
     default:
         break;
@@ -257,7 +269,7 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
 {
     *opts = (struct run_options){
         .mutators = CLI_DEFAULT_MUTATORS,
-        .gc_threads = CLI_DEFAULT_GC_THREADS,
+        .gc_threads = cli_default_gc_threads(),
         .young_size_bytes = CLI_DEFAULT_YOUNG_SIZE_BYTES,
         .heap_size_bytes = CLI_DEFAULT_HEAP_SIZE_BYTES,
         .seed = CLI_DEFAULT_SEED,
@@ -366,8 +378,11 @@ void args_print_run_help(FILE *out)
             CLI_DEFAULT_GC_THREADS, WALTZ_OPT_YOUNG_GC);
     else
         fprintf(out,
-                "  --gc-threads N     GC threads of the parallel scavenger, 1..%d (default %d)\n",
-                CLI_MAX_GC_THREADS, CLI_DEFAULT_GC_THREADS);
+                "  --gc-threads N     GC threads of the parallel scavenger, 1..%d (default: the\n"
+                "                     cores available, %u here); task 0 is the stopping thread\n"
+                "  --steal on|off     work stealing between GC threads (default on); off deals\n"
+                "                     roots and pages out statically (an ablation baseline)\n",
+                CLI_MAX_GC_THREADS, cli_default_gc_threads());
     fprintf(out,
             "  --young-size SIZE  one semispace: at least %s, a multiple of the %s page\n"
             "                     (default %s)\n"

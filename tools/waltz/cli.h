@@ -38,6 +38,7 @@ struct run_options {
     bool verify_heap, quiet;
     uint64_t gc_stress;
     uint32_t mutators, gc_threads;
+    bool static_partitioning; /* --steal off */
     uint64_t young_size_bytes, heap_size_bytes;
     uint64_t seed;
     int64_t values[WORKLOAD_MAX_FLAGS]; /* in the order of workload->flags */
@@ -48,6 +49,8 @@ _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(print
 
 /* True when this build's scavenger runs on exactly one GC thread. */
 bool cli_young_gc_is_serial(void);
+/* 1 for the serial scavenger, the cores available for the parallel one. */
+uint32_t cli_default_gc_threads(void);
 
 /* args.c. argv[0] is "run"; prints help and exits 0 when asked for it. */
 void args_parse_run(int argc, char **argv, struct run_options *opts);

@@ -26,8 +26,6 @@ _Noreturn void cli_usage_error(const char *fmt, ...)
     exit(CLI_EXIT_USAGE);
 }
 
-bool cli_young_gc_is_serial(void) { return strcmp(WALTZ_OPT_YOUNG_GC, "serial") == 0; }
-
 static bool is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;

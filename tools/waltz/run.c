@@ -28,6 +28,16 @@
 
 /* What the fatal handler needs: it may run on any thread, while the main thread waits
  * in the workload's join. */
+bool cli_young_gc_is_serial(void) { return strcmp(WALTZ_OPT_YOUNG_GC, "serial") == 0; }
+
+uint32_t cli_default_gc_threads(void)
+{
+    if (cli_young_gc_is_serial())
+        return 1;
+    int cores = platform_available_cores();
+    return cores > CLI_MAX_GC_THREADS ? CLI_MAX_GC_THREADS : (uint32_t)cores;
+}
+
 static struct run_info run_info;
 static struct run_info failed_info;
 static char run_dir[PATH_MAX];
@@ -213,6 +223,8 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
     snprintf(run_info.workload, sizeof run_info.workload, "%s", w->name);
     for (size_t i = 0; i < workload_flag_count(w); i++)
         run_info_add_param(&run_info, w->flags[i].name, "%" PRId64, opts->values[i]);
+    if (!cli_young_gc_is_serial()) /* a collector knob, recorded beside the workload's */
+        run_info_add_param(&run_info, "steal", "%s", opts->static_partitioning ? "off" : "on");
     join_command_line(run_info.command_line, sizeof run_info.command_line, argc, argv);
     run_info.seed = opts->seed;
     run_info.mutators = opts->mutators;
@@ -259,9 +271,8 @@ static void *progress_main(void *arg)
             break;
         double seconds = (double)(platform_now_ns() - pr->start_ns) / 1e9;
         double allocated_gib = (double)atomic_load(&pr->heap->allocated_bytes) / (double)GiB;
-        fprintf(stderr, "\r  %s: %.1f s, %llu collections, %.2f GiB allocated\033[K",
-                pr->workload, seconds, (unsigned long long)atomic_load(&pr->heap->gc_epoch),
-                allocated_gib);
+        fprintf(stderr, "\r  %s: %.1f s, %llu collections, %.2f GiB allocated\033[K", pr->workload,
+                seconds, (unsigned long long)atomic_load(&pr->heap->gc_epoch), allocated_gib);
         fflush(stderr);
     }
     fprintf(stderr, "\r\033[K");
@@ -285,6 +296,8 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
         .heap_size_bytes = (size_t)opts->heap_size_bytes,
         .gc_stress = opts->gc_stress,
         .verify_heap = opts->verify_heap,
+        .gc_threads = opts->gc_threads,
+        .static_partitioning = opts->static_partitioning,
     };
     struct heap *heap = heap_create(&config, telemetry);
     struct gc *gc = gc_create(heap, telemetry);

@@ -1,0 +1,428 @@
+/*
+ * young_gc=parallel: an Orinoco-style parallel scavenger (V8, "Orinoco: young
+ * generation garbage collection", 2017; after Halstead's and Flood et al.'s parallel
+ * copying collectors, "Parallel garbage collection for shared memory multiprocessors",
+ * JVM 2001).
+ *
+ * The GC worker pool runs N tasks; task 0 is the thread that stopped the world. Each
+ * task (1) takes chunks of the root slots, (2) claims pages that have OLD_TO_NEW slots,
+ * each page by exactly one task, and (3) computes the transitive closure from the
+ * objects it copied, through its own Chase-Lev deque (lib/scavenge/worklist.h); a task
+ * whose deque is empty steals from the others until every task is idle. With stealing
+ * off, roots and pages are dealt out statically (task i takes every N-th) and each task
+ * closes only over what it copied itself: the ablation baseline.
+ *
+ * Copying: a task reads the map word, copies the object into its own to-space LAB (or
+ * old-space LAB to promote it), then installs the forwarding address with one
+ * compare-and-swap on the original's map word. The loser of a race takes its copy back
+ * from its LAB (the copy is always the last thing it allocated) and uses the winner's.
+ *
+ * Invariants: every slot is written by one task only (a root by its chunk's task, a
+ * remembered slot by its page's task, an object's slot by the task that scans the object,
+ * which is the one that copied it or stole it); a copy is fully written before it is
+ * published, by the CAS (acquire-release) and by the deque; an old slot that comes to
+ * point into the young generation is inserted into its page's slot set after it is
+ * written (the insertion releases, the slot-set iteration acquires).
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "barrier/slot_set.h"
+#include "heap/spaces.h"
+#include "platform/worker_pool.h"
+#include "scavenge/scavenge.h"
+#include "scavenge/worklist.h"
+
+#define ROOT_CHUNK 64
+
+struct weak_slot {
+    struct page *host_page; /* NULL: a weak root or a remembered slot, already recorded */
+    value_t *slot;
+};
+
+struct scavenger;
+
+struct task {
+    struct scavenger *s;
+    uint32_t index;
+    struct worklist_deque deque;
+    struct lab to_lab, old_lab;
+    struct weak_slot *weak;
+    size_t weak_count, weak_capacity;
+    uint64_t copied_bytes, promoted_bytes, objects, remembered_slots, roots, pages;
+    uint64_t steals, idle_ns, start_ns, end_ns;
+} __attribute__((aligned(64)));
+
+struct scavenger {
+    struct heap *heap;
+    struct new_space *ns;
+    struct task *tasks;
+    uint32_t task_count;
+    bool steal;
+    value_t **roots;
+    size_t root_count, root_capacity;
+    _Atomic size_t next_root;
+    struct page **pages;
+    size_t page_count, page_capacity;
+    _Atomic size_t next_page;
+    struct worklist_deque **deques;
+    struct worklist_termination termination;
+};
+
+const char *scavenge_strategy_name(void) { return "parallel"; }
+
+static void push_weak(struct task *t, struct page *host_page, value_t *slot)
+{
+    if (t->weak_count == t->weak_capacity) {
+        t->weak_capacity = t->weak_capacity ? t->weak_capacity * 2 : 256;
+        t->weak = platform_realloc(t->weak, t->weak_capacity * sizeof *t->weak);
+    }
+    t->weak[t->weak_count++] = (struct weak_slot){host_page, slot};
+}
+
+static struct object *lab_allocate(struct lab *lab, size_t size)
+{
+    if (lab->limit - lab->top < size)
+        return NULL;
+    struct object *o = (struct object *)lab->top;
+    lab->top += size;
+    return o;
+}
+
+static struct object *allocate_in_to_space(struct task *t, size_t size)
+{
+    struct object *o = lab_allocate(&t->to_lab, size);
+    if (o)
+        return o;
+    uintptr_t start, end;
+    if (!new_space_take(t->s->ns, size, HEAP_LAB_BYTES, &start, &end))
+        return NULL; /* to-space is full: the caller promotes */
+    heap_retire_lab(t->s->heap, &t->to_lab);
+    t->to_lab.top = start;
+    t->to_lab.limit = end;
+    return lab_allocate(&t->to_lab, size);
+}
+
+static struct object *allocate_in_old_space(struct task *t, size_t size)
+{
+    struct object *o = lab_allocate(&t->old_lab, size);
+    if (o)
+        return o;
+    struct heap *heap = t->s->heap;
+    uintptr_t start, end;
+    if (!paged_space_take(&heap->old_space, size, HEAP_LAB_BYTES, &start, &end))
+        platform_fatal("promotion failed: cannot grow old space by %zu bytes (system memory)",
+                       size);
+    if (t->old_lab.limit > t->old_lab.top)
+        paged_space_free(&heap->old_space, t->old_lab.top, t->old_lab.limit - t->old_lab.top);
+    t->old_lab.top = start;
+    t->old_lab.limit = end;
+    return lab_allocate(&t->old_lab, size);
+}
+
+static struct object *evacuate(struct task *t, struct object *o)
+{
+    value_t map_word = __atomic_load_n(&o->map_word, __ATOMIC_ACQUIRE);
+    if (object_is_forwarded_word(map_word))
+        return object_forwardee_of(map_word);
+    struct object *map = value_to_object(map_word);
+    size_t size = object_size_with_map(o, map);
+    bool promote = heap_below_age_mark(t->s->heap, o);
+    struct object *copy = promote ? NULL : allocate_in_to_space(t, size);
+    if (!copy) {
+        copy = allocate_in_old_space(t, size);
+        promote = true;
+    }
+    /* Word 0 may be CASed by another task meanwhile: copy the body, then the header. */
+    const value_t *src = (const value_t *)o;
+    value_t *dst = (value_t *)copy;
+    for (size_t i = 1; i < size / WORD_BYTES; i++)
+        dst[i] = src[i];
+    dst[0] = map_word;
+    value_t expected = map_word;
+    if (!__atomic_compare_exchange_n(&o->map_word, &expected, (value_t)copy, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        /* Another task copied it first: give the copy back to the LAB it came from. */
+        struct lab *lab = promote ? &t->old_lab : &t->to_lab;
+        lab->top -= size;
+        return object_forwardee_of(expected);
+    }
+    t->objects++;
+    if (promote)
+        t->promoted_bytes += size;
+    else
+        t->copied_bytes += size;
+    worklist_push(&t->deque, copy);
+    return copy;
+}
+
+static inline void scavenge_slot(struct task *t, struct page *host_page, value_t *slot)
+{
+    value_t v = *slot;
+    if (!value_is_ref(v))
+        return;
+    struct object *target = value_to_object(v);
+    if (!(page_flags(page_of(target)) & PAGE_IN_FROM))
+        return;
+    if (value_is_weak(v)) {
+        push_weak(t, host_page, slot);
+        return;
+    }
+    struct object *copy = evacuate(t, target);
+    *slot = value_from_object(copy);
+    if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
+        slot_set_insert(host_page, slot);
+}
+
+static void scan_object(struct task *t, struct object *o)
+{
+    size_t start, end;
+    object_tagged_range(o, object_map(o), &start, &end);
+    struct page *host_page = page_of(o);
+    value_t *slots = object_slots(o);
+    for (size_t i = start; i < end; i++)
+        scavenge_slot(t, host_page, &slots[i]);
+}
+
+static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
+{
+    struct task *t = ctx;
+    value_t v = *slot;
+    if (!value_is_ref(v))
+        return SLOT_REMOVE;
+    struct object *target = value_to_object(v);
+    if (!object_in_from_space(target))
+        return object_in_young(target) ? SLOT_KEEP : SLOT_REMOVE;
+    if (value_is_weak(v)) {
+        push_weak(t, NULL, slot);
+        return SLOT_KEEP;
+    }
+    struct object *copy = evacuate(t, target);
+    *slot = value_from_object(copy);
+    return object_in_young(copy) ? SLOT_KEEP : SLOT_REMOVE;
+}
+
+/* Work items are dealt out dynamically (an atomic cursor) with stealing on, or
+ * statically (every task_count-th, from index) with it off. */
+static bool next_item(struct task *t, _Atomic size_t *cursor, size_t count, size_t chunk,
+                      size_t *cursor_static, size_t *first, size_t *last)
+{
+    struct scavenger *s = t->s;
+    size_t begin;
+    if (s->steal) {
+        begin = atomic_fetch_add_explicit(cursor, chunk, memory_order_relaxed);
+    } else {
+        begin = *cursor_static;
+        *cursor_static += chunk * s->task_count;
+    }
+    if (begin >= count)
+        return false;
+    *first = begin;
+    *last = begin + chunk < count ? begin + chunk : count;
+    return true;
+}
+
+static void close_over(struct task *t)
+{
+    struct scavenger *s = t->s;
+    for (;;) {
+        struct object *o = worklist_pop(&t->deque);
+        if (!o && s->steal) {
+            o = worklist_steal_any(&s->termination, t->index);
+            if (!o) {
+                uint64_t idle_start_ns = platform_now_ns();
+                o = worklist_termination_offer(&s->termination, t->index);
+                t->idle_ns += platform_now_ns() - idle_start_ns;
+            }
+            if (o)
+                t->steals++;
+        }
+        if (!o)
+            return;
+        scan_object(t, o);
+    }
+}
+
+static void task_main(uint32_t index, void *arg)
+{
+    struct scavenger *s = arg;
+    struct task *t = &s->tasks[index];
+    t->start_ns = platform_now_ns();
+    size_t first, last, cursor = (size_t)index * ROOT_CHUNK;
+    while (next_item(t, &s->next_root, s->root_count, ROOT_CHUNK, &cursor, &first, &last)) {
+        for (size_t i = first; i < last; i++)
+            scavenge_slot(t, NULL, s->roots[i]);
+        t->roots += last - first;
+    }
+    cursor = index;
+    while (next_item(t, &s->next_page, s->page_count, 1, &cursor, &first, &last)) {
+        t->remembered_slots += slot_set_iterate(s->pages[first], visit_remembered, t);
+        t->pages++;
+    }
+    close_over(t);
+    t->end_ns = platform_now_ns();
+}
+
+static void collect_root(value_t *slot, void *ctx)
+{
+    struct scavenger *s = ctx;
+    if (s->root_count == s->root_capacity) {
+        s->root_capacity = s->root_capacity ? s->root_capacity * 2 : 1024;
+        s->roots = platform_realloc(s->roots, s->root_capacity * sizeof *s->roots);
+    }
+    s->roots[s->root_count++] = slot;
+}
+
+static void collect_pages(struct scavenger *s, struct space *space)
+{
+    space_for_each_page(space, p)
+    {
+        if (!p->old_to_new)
+            continue;
+        if (s->page_count == s->page_capacity) {
+            s->page_capacity = s->page_capacity ? s->page_capacity * 2 : 256;
+            s->pages = platform_realloc(s->pages, s->page_capacity * sizeof *s->pages);
+        }
+        s->pages[s->page_count++] = p;
+    }
+}
+
+static void weak_root(value_t *slot, void *ctx)
+{
+    value_t v = *slot;
+    if (value_is_ref(v) && object_in_from_space(value_to_object(v)))
+        push_weak(ctx, NULL, slot);
+}
+
+static void process_weak(struct task *t)
+{
+    for (size_t i = 0; i < t->weak_count; i++) {
+        value_t *slot = t->weak[i].slot;
+        value_t v = *slot;
+        if (!value_is_ref(v) || !object_in_from_space(value_to_object(v)))
+            continue;
+        value_t map_word = value_to_object(v)->map_word;
+        if (!object_is_forwarded_word(map_word)) {
+            *slot = VALUE_CLEARED;
+            continue;
+        }
+        struct object *copy = object_forwardee_of(map_word);
+        *slot = (value_t)copy | (v & VALUE_TAG_MASK); /* a weak root may hold either tag */
+        struct page *host_page = t->weak[i].host_page;
+        if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
+            slot_set_insert(host_page, slot);
+    }
+}
+
+static void record_worker_phases(struct scavenger *s, struct gc_tracer *tracer,
+                                 struct worker_pool *pool)
+{
+    if (!tracer->telemetry)
+        return;
+    for (uint32_t i = 0; i < s->task_count; i++) {
+        struct task *t = &s->tasks[i];
+        struct phase_record rec = {
+            .pause_id = tracer->pause->pause_id,
+            .cycle_id = tracer->pause->cycle_id,
+            .phase = "evacuate",
+            .worker = i,
+            .start_ns = t->start_ns,
+            .duration_ns = t->end_ns - t->start_ns,
+            .items = t->objects,
+            .steals = t->steals,
+            .idle_ns = t->idle_ns,
+            .thread_id = i == 0 ? tracer->thread_id : worker_pool_thread_id(pool, i),
+        };
+        telemetry_add_phase(tracer->telemetry, &rec);
+    }
+}
+
+static void poison_from_space(struct new_space *ns)
+{
+    space_for_each_page(&ns->from, p)
+        memset((void *)p->area_start, 0xfd, p->area_end - p->area_start);
+}
+
+void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
+                      const struct scavenge_options *options)
+{
+    struct pause_record *pause = tracer->pause;
+    uint32_t tasks = options && options->pool ? options->tasks : 1;
+    if (tasks < 1)
+        tasks = 1;
+    struct scavenger s = {
+        .heap = heap,
+        .ns = &heap->new_space,
+        .task_count = tasks,
+        .steal = options ? options->steal : true,
+    };
+    s.tasks = platform_aligned_alloc(64, tasks * sizeof *s.tasks);
+    if (!s.tasks)
+        platform_fatal("out of memory: scavenger tasks");
+    s.deques = platform_alloc(tasks * sizeof *s.deques);
+    for (uint32_t i = 0; i < tasks; i++) {
+        memset(&s.tasks[i], 0, sizeof s.tasks[i]);
+        s.tasks[i].s = &s;
+        s.tasks[i].index = i;
+        worklist_deque_init(&s.tasks[i].deque, 10);
+        s.deques[i] = &s.tasks[i].deque;
+    }
+    worklist_termination_init(&s.termination, (struct worklist_deque *const *)s.deques, tasks);
+    pause->young_before_bytes = heap_young_used_bytes(heap);
+    new_space_flip(s.ns);
+
+    TRACE_PHASE(tracer, "roots", roots_ns, s.root_count)
+    {
+        heap_visit_strong_roots(heap, collect_root, &s);
+        collect_pages(&s, &heap->old_space.base);
+        collect_pages(&s, &heap->code_space.base);
+        collect_pages(&s, &heap->large_space.base);
+    }
+    uint64_t objects = 0;
+    TRACE_PHASE(tracer, "evacuate", evacuate_ns, objects)
+    {
+        if (tasks == 1)
+            task_main(0, &s);
+        else
+            worker_pool_run(options->pool, tasks, task_main, &s);
+        for (uint32_t i = 0; i < tasks; i++)
+            objects += s.tasks[i].objects;
+    }
+    record_worker_phases(&s, tracer, options ? options->pool : NULL);
+    size_t weak_slots = 0;
+    TRACE_PHASE(tracer, "weak", weak_ns, weak_slots)
+    {
+        heap_visit_weak_roots(heap, weak_root, &s.tasks[0]);
+        for (uint32_t i = 0; i < tasks; i++) {
+            process_weak(&s.tasks[i]);
+            weak_slots += s.tasks[i].weak_count;
+        }
+    }
+    uint64_t remembered = 0, steals = 0;
+    for (uint32_t i = 0; i < tasks; i++) {
+        struct task *t = &s.tasks[i];
+        heap_retire_lab(heap, &t->to_lab);
+        if (t->old_lab.limit > t->old_lab.top)
+            paged_space_free(&heap->old_space, t->old_lab.top, t->old_lab.limit - t->old_lab.top);
+        pause->copied_bytes += t->copied_bytes;
+        pause->promoted_bytes += t->promoted_bytes;
+        remembered += t->remembered_slots;
+        steals += t->steals;
+        worklist_deque_destroy(&t->deque);
+        platform_free(t->weak);
+    }
+    for (size_t i = 0; i < s.page_count; i++)
+        slot_set_trim(s.pages[i]);
+    new_space_set_age_mark(s.ns);
+    if (heap->config.verify_heap)
+        poison_from_space(s.ns);
+
+    pause->young_after_bytes = heap_young_used_bytes(heap);
+    pause->remset_slots = remembered;
+    pause->steals = steals;
+    pause->gc_threads = tasks;
+    platform_free(s.roots);
+    platform_free(s.pages);
+    platform_free(s.deques);
+    platform_free(s.tasks);
+}
