@@ -114,12 +114,13 @@ void slot_set_free(struct page *chunk)
 size_t slot_set_iterate(struct page *chunk,
                         enum slot_callback_result (*fn)(value_t *slot, void *ctx), void *ctx)
 {
-    struct slot_set *set = chunk->old_to_new;
+    /* Other collector threads may install the set or a bucket meanwhile. */
+    struct slot_set *set = __atomic_load_n(&chunk->old_to_new, __ATOMIC_ACQUIRE);
     if (!set)
         return 0;
     size_t visited = 0;
     for (size_t b = 0; b < set->bucket_count; b++) {
-        uint32_t *bucket = set->buckets[b];
+        uint32_t *bucket = __atomic_load_n(&set->buckets[b], __ATOMIC_ACQUIRE);
         if (!bucket)
             continue;
         for (size_t w = 0; w < SLOT_SET_BUCKET_WORDS; w++) {
