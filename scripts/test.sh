@@ -3,18 +3,26 @@
 # tests waltz in several configurations, each in its own build directory:
 #   store-buffer  default strategies, -Dremembered_set=store-buffer, every suite
 #   slot-set      -Dremembered_set=slot-set, every suite
+#   card-table    -Dremembered_set=card-table, every suite
 #   parallel      -Dyoung_gc=parallel, every suite (1 to 8 GC threads, stealing on and off)
+#   parallel-slot-set, parallel-card-table
+#                 -Dyoung_gc=parallel with the other remembered sets: the collector suites
+#                 (barrier, heap, gc, scavenge) and the integration runs
 #   asan          AddressSanitizer + UBSan, every suite
+#   asan-card-table  the same with -Dyoung_gc=parallel -Dremembered_set=card-table: the
+#                 collector suites and the integration runs
 #   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform, safepoint,
 #                 barrier, gc, scavenge, telemetry) and the integration runs
+#   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
+#                 integration)
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
-# Usage: scripts/test.sh [CONFIG ...]   (default: all five)
+# Usage: scripts/test.sh [CONFIG ...]   (default: all of them)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
 
 configs=("$@")
-[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set parallel asan tsan)
+[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan asan-card-table tsan tsan-card-table)
 passed=0
 failed=0
 
@@ -55,11 +63,24 @@ for c in "${configs[@]}"; do
     case $c in
     store-buffer) run_config store-buffer -Dbuildtype=debugoptimized -Dremembered_set=store-buffer ;;
     slot-set) run_config slot-set -Dbuildtype=debugoptimized -Dremembered_set=slot-set ;;
+    card-table) run_config card-table -Dbuildtype=debugoptimized -Dremembered_set=card-table ;;
     parallel) run_config parallel -Dbuildtype=debugoptimized -Dyoung_gc=parallel ;;
+    parallel-slot-set | parallel-card-table)
+        run_config "$c" -Dbuildtype=debugoptimized -Dyoung_gc=parallel \
+            -Dremembered_set="${c#parallel-}" -- barrier heap gc scavenge integration ;;
     asan) run_config asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false ;;
+    asan-card-table) run_config asan-card-table -Dbuildtype=debugoptimized \
+        -Db_sanitize=address,undefined -Db_lundef=false -Dyoung_gc=parallel \
+        -Dremembered_set=card-table -- barrier heap gc scavenge integration ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
         -Dyoung_gc=parallel -- platform safepoint barrier gc scavenge telemetry integration ;;
-    *) echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, parallel, asan, tsan)" >&2; exit 2 ;;
+    tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
+        -Db_lundef=false -Dyoung_gc=parallel -Dremembered_set=card-table \
+        -- barrier gc scavenge integration ;;
+    *)
+        echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, card-table, parallel, parallel-slot-set, parallel-card-table, asan, asan-card-table, tsan, tsan-card-table)" >&2
+        exit 2
+        ;;
     esac
 done
 echo "$passed passed, $failed failed"

@@ -8,13 +8,14 @@
  *   store-buffer  append the slot to the mutator's thread-local store buffer; the
  *                 buffer is flushed into the page slot sets when it overflows and at the
  *                 start of every collection pause;
- *   slot-set      insert the slot straight into its page's slot set (one atomic OR).
+ *   slot-set      insert the slot straight into its page's slot set (one atomic OR);
+ *   card-table    dirty the slot's 512-byte card in its chunk's card table (one byte).
  * Invariant (checked by the verifier after each GC): every old-to-young slot is in its
- * page's slot set, or in some mutator's store buffer before the flush.
+ * page's remembered set (remset.h), or in some mutator's store buffer before the flush.
  *
  * Offers:  barrier_write (every store of a tagged value into a heap object), the
  *          per-mutator remembered-set state, remset_flush_all for the collectors.
- * Needs:   lib/heap (pages, mutators), slot_set.h.
+ * Needs:   lib/heap (pages, mutators), slot_set.h or card_table.h.
  */
 #ifndef WALTZ_BARRIER_H
 #define WALTZ_BARRIER_H

@@ -4,6 +4,7 @@
  */
 #include "barrier/slot_set.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "platform/platform.h"
@@ -114,12 +115,21 @@ void slot_set_free(struct page *chunk)
 size_t slot_set_iterate(struct page *chunk,
                         enum slot_callback_result (*fn)(value_t *slot, void *ctx), void *ctx)
 {
+    return slot_set_iterate_buckets(chunk, 0, SIZE_MAX, fn, ctx);
+}
+
+size_t slot_set_iterate_buckets(struct page *chunk, size_t first, size_t last,
+                                enum slot_callback_result (*fn)(value_t *slot, void *ctx),
+                                void *ctx)
+{
     /* Other collector threads may install the set or a bucket meanwhile. */
     struct slot_set *set = __atomic_load_n(&chunk->old_to_new, __ATOMIC_ACQUIRE);
     if (!set)
         return 0;
+    if (last > set->bucket_count)
+        last = set->bucket_count;
     size_t visited = 0;
-    for (size_t b = 0; b < set->bucket_count; b++) {
+    for (size_t b = first; b < last; b++) {
         uint32_t *bucket = __atomic_load_n(&set->buckets[b], __ATOMIC_ACQUIRE);
         if (!bucket)
             continue;

@@ -38,6 +38,11 @@ enum slot_callback_result { SLOT_KEEP, SLOT_REMOVE };
  * or visited once). Returns the number of slots visited. */
 size_t slot_set_iterate(struct page *chunk,
                         enum slot_callback_result (*fn)(value_t *slot, void *ctx), void *ctx);
+/* The same, for buckets [first, last) only (last may exceed the bucket count). Tasks may
+ * iterate disjoint bucket ranges of one set at once. */
+size_t slot_set_iterate_buckets(struct page *chunk, size_t first, size_t last,
+                                enum slot_callback_result (*fn)(value_t *slot, void *ctx),
+                                void *ctx);
 size_t slot_set_count(const struct page *chunk);
 /* Releases the buckets that hold no slot. Single-threaded (inside a safepoint, after
  * the parallel part of a collection). */

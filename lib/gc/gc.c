@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "barrier/barrier.h"
-#include "barrier/slot_set.h"
+#include "barrier/remset.h"
 #include "heap/spaces.h"
 #include "heap/verify.h"
 #include "marking/marking.h"
@@ -202,7 +202,7 @@ void gc_destroy(struct gc *gc)
     struct space *old_spaces[] = {&gc->heap->old_space.base, &gc->heap->code_space.base,
                                   &gc->heap->large_space.base};
     for (size_t i = 0; i < ARRAY_LENGTH(old_spaces); i++)
-        space_for_each_page(old_spaces[i], p) slot_set_free(p);
+        space_for_each_page(old_spaces[i], p) remset_release(p);
     worker_pool_destroy(gc->pool);
     gc->heap->collect = NULL;
     gc->heap->gc = NULL;

@@ -1,6 +1,7 @@
 /*
  * Pages: 256 KiB, aligned to 256 KiB, each with a header holding its flags, owning
- * space, marking bitmap (one bit per word), live bytes and OLD_TO_NEW remembered set.
+ * space, marking bitmap (one bit per word), live bytes and OLD_TO_NEW remembered set
+ * (a slot set, or under remembered_set=card-table a card table allocated beside it).
  * A large object gets a chunk of its own (a multiple of 256 KiB, same alignment, same
  * header), with the object at the chunk's area start, so page_of(object) is one mask
  * for every object. Slot addresses inside a large object may lie past the first 256
@@ -18,6 +19,11 @@
 
 #define PAGE_SIZE_BYTES ((size_t)256 * 1024)
 #define PAGE_MARK_WORDS (PAGE_SIZE_BYTES / WORD_BYTES / 64)
+
+/* remembered_set=card-table: one byte per 512-byte card of the chunk (64 slots). */
+#define CARD_SHIFT 9
+#define CARD_BYTES ((size_t)1 << CARD_SHIFT)
+enum { CARD_CLEAN = 0, CARD_DIRTY = 1 };
 
 enum page_flags {
     PAGE_IN_YOUNG = 1u << 0,
@@ -42,6 +48,8 @@ struct page {
     size_t live_bytes;      /* marking */
     size_t allocated_bytes; /* paged spaces: bytes in objects (not free-list) */
     struct slot_set *old_to_new;
+    uint8_t
+        *cards; /* remembered_set=card-table, old/code/large chunks: chunk_bytes >> CARD_SHIFT */
     struct page *next, *prev;
     uint64_t mark_bits[PAGE_MARK_WORDS];
 };

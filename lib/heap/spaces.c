@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "heap/spaces.h"
+#include "waltz_config.h"
 
 /* --- Pages ---------------------------------------------------------------------------- */
 
@@ -31,6 +32,10 @@ struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_
     p->area_start = (uintptr_t)p + PAGE_HEADER_BYTES;
     p->area_end = (uintptr_t)p + chunk_bytes;
     p->alloc_top = p->area_start;
+#ifdef WALTZ_REMEMBERED_SET_CARD_TABLE
+    if (flags & PAGE_POINTERS_FROM_HERE_ARE_INTERESTING)
+        p->cards = platform_calloc(chunk_bytes >> CARD_SHIFT, 1);
+#endif
     atomic_fetch_add(&heap->committed_bytes, chunk_bytes);
     atomic_fetch_add(&heap->pages_allocated, 1);
     return p;
@@ -39,6 +44,7 @@ struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_
 void page_release(struct heap *heap, struct page *p)
 {
     atomic_fetch_sub(&heap->committed_bytes, p->chunk_bytes);
+    platform_free(p->cards);
     platform_free(p);
 }
 

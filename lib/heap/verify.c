@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "barrier/slot_set.h"
+#include "barrier/remset.h"
 #include "heap/spaces.h"
 
 struct chunk_entry {
@@ -210,7 +210,7 @@ static void check_object(struct verifier *v, struct object *o)
         if (!c)
             continue;
         if (host_old && (page_flags(c->page) & PAGE_IN_YOUNG) &&
-            !slot_set_contains(host_page, &slots[i]))
+            !remset_contains(host_page, &slots[i]))
             problem(v, "missed remembered-set entry: old object %p slot %zu points to young %p",
                     (void *)o, i, (void *)value_address(val));
         if (value_is_strong(val))

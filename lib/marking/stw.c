@@ -12,7 +12,6 @@
  */
 #include <string.h>
 
-#include "barrier/slot_set.h"
 #include "heap/spaces.h"
 #include "marking/marking.h"
 

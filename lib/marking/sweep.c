@@ -4,7 +4,7 @@
  * removed (the memory will hold other objects). A page with nothing marked is released;
  * so is an unmarked large object. Mark bits are cleared as they are read.
  */
-#include "barrier/slot_set.h"
+#include "barrier/remset.h"
 #include "heap/spaces.h"
 #include "marking/marking.h"
 
@@ -24,7 +24,7 @@ static uint64_t sweep_paged_space(struct heap *heap, struct paged_space *ps)
             if (page_is_marked(p, o)) {
                 live += size;
                 if (free_start) {
-                    slot_set_remove_range(p, free_start, addr);
+                    remset_remove_range(p, free_start, addr);
                     paged_space_free(ps, free_start, addr - free_start);
                     freed += addr - free_start;
                     free_start = 0;
@@ -42,10 +42,10 @@ static uint64_t sweep_paged_space(struct heap *heap, struct paged_space *ps)
             space_remove_page(&ps->base, p);
             if (free_start && free_start != p->area_start)
                 platform_fatal("sweeper: inconsistent page walk");
-            slot_set_free(p);
+            remset_release(p);
             page_release(heap, p);
         } else if (free_start) {
-            slot_set_remove_range(p, free_start, p->area_end);
+            remset_remove_range(p, free_start, p->area_end);
             paged_space_free(ps, free_start, p->area_end - free_start);
             freed += p->area_end - free_start;
         }
@@ -66,7 +66,7 @@ static uint64_t sweep_large_space(struct heap *heap)
             page_clear_marks(p);
         } else {
             freed += p->allocated_bytes;
-            slot_set_free(p);
+            remset_release(p);
             large_space_free_page(ls, p);
         }
         p = next;

@@ -4,13 +4,15 @@
  * copying collectors, "Parallel garbage collection for shared memory multiprocessors",
  * JVM 2001).
  *
- * The GC worker pool runs N tasks; task 0 is the thread that stopped the world. Each
- * task (1) takes chunks of the root slots, (2) claims pages that have OLD_TO_NEW slots,
- * each page by exactly one task, and (3) computes the transitive closure from the
- * objects it copied, through its own Chase-Lev deque (lib/scavenge/worklist.h); a task
- * whose deque is empty steals from the others until every task is idle. With stealing
- * off, roots and pages are dealt out statically (task i takes every N-th) and each task
- * closes only over what it copied itself: the ablation baseline.
+ * The GC worker pool runs N tasks; task 0 is the thread that stopped the world. First,
+ * single-threaded, the remembered set becomes work items (remset.h: a page's slot set,
+ * a 512 KiB piece of a large chunk's, or the tagged fields under a run of dirty cards).
+ * Then each task (1) takes chunks of the root slots, (2) claims remembered-set items,
+ * each by exactly one task, and (3) computes the transitive closure from the objects it
+ * copied, through its own Chase-Lev deque (lib/scavenge/worklist.h); a task whose deque
+ * is empty steals from the others until every task is idle. With stealing off, roots
+ * and items are dealt out statically (task i takes every N-th) and each task closes
+ * only over what it copied itself: the ablation baseline.
  *
  * Copying: a task reads the map word, copies the object into its own to-space LAB (or
  * old-space LAB to promote it), then installs the forwarding address with one
@@ -18,7 +20,7 @@
  * from its LAB (the copy is always the last thing it allocated) and uses the winner's.
  *
  * Invariants: every slot is written by one task only (a root by its chunk's task, a
- * remembered slot by its page's task, an object's slot by the task that scans the object,
+ * remembered slot by its item's task, an object's slot by the task that scans the object,
  * which is the one that copied it or stole it); a copy is fully written before it is
  * published, by the CAS (acquire-release) and by the deque; an old slot that comes to
  * point into the young generation is inserted into its page's slot set after it is
@@ -27,18 +29,12 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "barrier/slot_set.h"
-#include "heap/spaces.h"
 #include "platform/worker_pool.h"
+#include "scavenge/common.h"
 #include "scavenge/scavenge.h"
 #include "scavenge/worklist.h"
 
 #define ROOT_CHUNK 64
-
-struct weak_slot {
-    struct page *host_page; /* NULL: a weak root or a remembered slot, already recorded */
-    value_t *slot;
-};
 
 struct scavenger;
 
@@ -47,9 +43,8 @@ struct task {
     uint32_t index;
     struct worklist_deque deque;
     struct lab to_lab, old_lab;
-    struct weak_slot *weak;
-    size_t weak_count, weak_capacity;
-    uint64_t copied_bytes, promoted_bytes, objects, remembered_slots, roots, pages;
+    struct weak_slots weak;
+    uint64_t copied_bytes, promoted_bytes, objects, remembered_slots, roots, remset_items;
     uint64_t steals, idle_ns, start_ns, end_ns;
 } __attribute__((aligned(64)));
 
@@ -62,23 +57,13 @@ struct scavenger {
     value_t **roots;
     size_t root_count, root_capacity;
     _Atomic size_t next_root;
-    struct page **pages;
-    size_t page_count, page_capacity;
-    _Atomic size_t next_page;
+    struct remset_work remset;
+    _Atomic size_t next_item;
     struct worklist_deque **deques;
     struct worklist_termination termination;
 };
 
 const char *scavenge_strategy_name(void) { return "parallel"; }
-
-static void push_weak(struct task *t, struct page *host_page, value_t *slot)
-{
-    if (t->weak_count == t->weak_capacity) {
-        t->weak_capacity = t->weak_capacity ? t->weak_capacity * 2 : 256;
-        t->weak = platform_realloc(t->weak, t->weak_capacity * sizeof *t->weak);
-    }
-    t->weak[t->weak_count++] = (struct weak_slot){host_page, slot};
-}
 
 static struct object *lab_allocate(struct lab *lab, size_t size)
 {
@@ -165,13 +150,13 @@ static inline void scavenge_slot(struct task *t, struct page *host_page, value_t
     if (!(page_flags(page_of(target)) & PAGE_IN_FROM))
         return;
     if (value_is_weak(v)) {
-        push_weak(t, host_page, slot);
+        weak_slots_push(&t->weak, host_page, slot);
         return;
     }
     struct object *copy = evacuate(t, target);
     *slot = value_from_object(copy);
     if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
-        slot_set_insert(host_page, slot);
+        remset_record_gc(host_page, slot);
 }
 
 static void scan_object(struct task *t, struct object *o)
@@ -194,7 +179,7 @@ static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
     if (!object_in_from_space(target))
         return object_in_young(target) ? SLOT_KEEP : SLOT_REMOVE;
     if (value_is_weak(v)) {
-        push_weak(t, NULL, slot);
+        weak_slots_push(&t->weak, NULL, slot);
         return SLOT_KEEP;
     }
     struct object *copy = evacuate(t, target);
@@ -255,9 +240,10 @@ static void task_main(uint32_t index, void *arg)
         t->roots += last - first;
     }
     cursor = index;
-    while (next_item(t, &s->next_page, s->page_count, 1, &cursor, &first, &last)) {
-        t->remembered_slots += slot_set_iterate(s->pages[first], visit_remembered, t);
-        t->pages++;
+    while (next_item(t, &s->next_item, s->remset.items.count, 1, &cursor, &first, &last)) {
+        t->remembered_slots +=
+            remset_visit_item(&s->remset.items.items[first], visit_remembered, t);
+        t->remset_items++;
     }
     close_over(t);
     t->end_ns = platform_now_ns();
@@ -271,47 +257,6 @@ static void collect_root(value_t *slot, void *ctx)
         s->roots = platform_realloc(s->roots, s->root_capacity * sizeof *s->roots);
     }
     s->roots[s->root_count++] = slot;
-}
-
-static void collect_pages(struct scavenger *s, struct space *space)
-{
-    space_for_each_page(space, p)
-    {
-        if (!p->old_to_new)
-            continue;
-        if (s->page_count == s->page_capacity) {
-            s->page_capacity = s->page_capacity ? s->page_capacity * 2 : 256;
-            s->pages = platform_realloc(s->pages, s->page_capacity * sizeof *s->pages);
-        }
-        s->pages[s->page_count++] = p;
-    }
-}
-
-static void weak_root(value_t *slot, void *ctx)
-{
-    value_t v = *slot;
-    if (value_is_ref(v) && object_in_from_space(value_to_object(v)))
-        push_weak(ctx, NULL, slot);
-}
-
-static void process_weak(struct task *t)
-{
-    for (size_t i = 0; i < t->weak_count; i++) {
-        value_t *slot = t->weak[i].slot;
-        value_t v = *slot;
-        if (!value_is_ref(v) || !object_in_from_space(value_to_object(v)))
-            continue;
-        value_t map_word = value_to_object(v)->map_word;
-        if (!object_is_forwarded_word(map_word)) {
-            *slot = VALUE_CLEARED;
-            continue;
-        }
-        struct object *copy = object_forwardee_of(map_word);
-        *slot = (value_t)copy | (v & VALUE_TAG_MASK); /* a weak root may hold either tag */
-        struct page *host_page = t->weak[i].host_page;
-        if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
-            slot_set_insert(host_page, slot);
-    }
 }
 
 static void record_worker_phases(struct scavenger *s, struct gc_tracer *tracer,
@@ -335,12 +280,6 @@ static void record_worker_phases(struct scavenger *s, struct gc_tracer *tracer,
         };
         telemetry_add_phase(tracer->telemetry, &rec);
     }
-}
-
-static void poison_from_space(struct new_space *ns)
-{
-    space_for_each_page(&ns->from, p)
-        memset((void *)p->area_start, 0xfd, p->area_end - p->area_start);
 }
 
 void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
@@ -371,13 +310,10 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     pause->young_before_bytes = heap_young_used_bytes(heap);
     new_space_flip(s.ns);
 
+    TRACE_PHASE(tracer, "remset", remset_ns, s.remset.items.count)
+    remset_work_collect(heap, &s.remset);
     TRACE_PHASE(tracer, "roots", roots_ns, s.root_count)
-    {
-        heap_visit_strong_roots(heap, collect_root, &s);
-        collect_pages(&s, &heap->old_space.base);
-        collect_pages(&s, &heap->code_space.base);
-        collect_pages(&s, &heap->large_space.base);
-    }
+    heap_visit_strong_roots(heap, collect_root, &s);
     uint64_t objects = 0;
     TRACE_PHASE(tracer, "evacuate", evacuate_ns, objects)
     {
@@ -392,10 +328,10 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     size_t weak_slots = 0;
     TRACE_PHASE(tracer, "weak", weak_ns, weak_slots)
     {
-        heap_visit_weak_roots(heap, weak_root, &s.tasks[0]);
+        scavenge_collect_weak_roots(heap, &s.tasks[0].weak);
         for (uint32_t i = 0; i < tasks; i++) {
-            process_weak(&s.tasks[i]);
-            weak_slots += s.tasks[i].weak_count;
+            weak_slots_process(&s.tasks[i].weak);
+            weak_slots += s.tasks[i].weak.count;
         }
     }
     uint64_t remembered = 0, steals = 0;
@@ -409,20 +345,18 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         remembered += t->remembered_slots;
         steals += t->steals;
         worklist_deque_destroy(&t->deque);
-        platform_free(t->weak);
+        weak_slots_free(&t->weak);
     }
-    for (size_t i = 0; i < s.page_count; i++)
-        slot_set_trim(s.pages[i]);
+    remset_work_finish(&s.remset);
     new_space_set_age_mark(s.ns);
     if (heap->config.verify_heap)
-        poison_from_space(s.ns);
+        scavenge_poison_from_space(s.ns);
 
     pause->young_after_bytes = heap_young_used_bytes(heap);
     pause->remset_slots = remembered;
     pause->steals = steals;
     pause->gc_threads = tasks;
     platform_free(s.roots);
-    platform_free(s.pages);
     platform_free(s.deques);
     platform_free(s.tasks);
 }

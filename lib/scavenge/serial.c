@@ -12,19 +12,13 @@
  * promoted instead.
  *
  * Invariant at the end: no root, remembered slot, live object or weak reference points
- * into from-space; every old-to-young slot of a promoted object is in its page's slot
+ * into from-space; every old-to-young slot of a promoted object is in its page's remembered
  * set; weak slots whose target died read VALUE_CLEARED.
  */
 #include <string.h>
 
-#include "barrier/slot_set.h"
-#include "heap/spaces.h"
+#include "scavenge/common.h"
 #include "scavenge/scavenge.h"
-
-struct weak_slot {
-    struct page *host_page; /* NULL: a weak root, not in a heap object */
-    value_t *slot;
-};
 
 struct scavenger {
     struct heap *heap;
@@ -32,8 +26,7 @@ struct scavenger {
     struct lab old_lab;
     struct object **promoted; /* promoted objects still to scan */
     size_t promoted_count, promoted_capacity;
-    struct weak_slot *weak;
-    size_t weak_count, weak_capacity;
+    struct weak_slots weak;
     uint64_t copied_bytes, promoted_bytes, objects;
 };
 
@@ -46,15 +39,6 @@ static void push_promoted(struct scavenger *s, struct object *o)
         s->promoted = platform_realloc(s->promoted, s->promoted_capacity * sizeof *s->promoted);
     }
     s->promoted[s->promoted_count++] = o;
-}
-
-static void push_weak(struct scavenger *s, struct page *host_page, value_t *slot)
-{
-    if (s->weak_count == s->weak_capacity) {
-        s->weak_capacity = s->weak_capacity ? s->weak_capacity * 2 : 256;
-        s->weak = platform_realloc(s->weak, s->weak_capacity * sizeof *s->weak);
-    }
-    s->weak[s->weak_count++] = (struct weak_slot){host_page, slot};
 }
 
 /* Bump allocation in to-space; the scavenger is the only allocator during the pause. */
@@ -142,13 +126,13 @@ static inline void scavenge_slot(struct scavenger *s, struct page *host_page, va
     if (!(page_flags(page_of(target)) & PAGE_IN_FROM))
         return;
     if (value_is_weak(v)) {
-        push_weak(s, host_page, slot);
+        weak_slots_push(&s->weak, host_page, slot);
         return;
     }
     struct object *copy = evacuate(s, target);
     *slot = value_from_object(copy);
     if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
-        slot_set_insert(host_page, slot);
+        remset_record_gc(host_page, slot);
 }
 
 static void scan_object(struct scavenger *s, struct object *o)
@@ -177,23 +161,12 @@ static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
     if (!object_in_from_space(value_to_object(v)))
         return object_in_young(value_to_object(v)) ? SLOT_KEEP : SLOT_REMOVE;
     if (value_is_weak(v)) {
-        push_weak(s, NULL, slot); /* the slot stays recorded; it may still point young */
+        weak_slots_push(&s->weak, NULL, slot); /* stays recorded: it may still point young */
         return SLOT_KEEP;
     }
     struct object *copy = evacuate(s, value_to_object(v));
     *slot = value_from_object(copy);
     return object_in_young(copy) ? SLOT_KEEP : SLOT_REMOVE;
-}
-
-static size_t visit_remembered_space(struct scavenger *s, struct space *space)
-{
-    size_t n = 0;
-    space_for_each_page(space, p)
-    {
-        n += slot_set_iterate(p, visit_remembered, s);
-        slot_set_trim(p);
-    }
-    return n;
 }
 
 /* Cheney's loop: scan to-space behind the allocation pointer, and the promoted
@@ -226,39 +199,6 @@ static void process(struct scavenger *s)
     }
 }
 
-static void process_weak(struct scavenger *s)
-{
-    for (size_t i = 0; i < s->weak_count; i++) {
-        value_t *slot = s->weak[i].slot;
-        value_t v = *slot;
-        if (!value_is_ref(v) || !object_in_from_space(value_to_object(v)))
-            continue;
-        value_t map_word = value_to_object(v)->map_word;
-        if (!object_is_forwarded_word(map_word)) {
-            *slot = VALUE_CLEARED;
-            continue;
-        }
-        struct object *copy = object_forwardee_of(map_word);
-        *slot = (value_t)copy | (v & VALUE_TAG_MASK); /* a weak root may hold either tag */
-        struct page *host_page = s->weak[i].host_page;
-        if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
-            slot_set_insert(host_page, slot);
-    }
-}
-
-static void visit_weak_root(value_t *slot, void *ctx)
-{
-    value_t v = *slot;
-    if (value_is_ref(v) && object_in_from_space(value_to_object(v)))
-        push_weak(ctx, NULL, slot);
-}
-
-static void poison_from_space(struct new_space *ns)
-{
-    space_for_each_page(&ns->from, p)
-        memset((void *)p->area_start, 0xfd, p->area_end - p->area_start);
-}
-
 void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
                       const struct scavenge_options *options)
 {
@@ -267,25 +207,27 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     pause->young_before_bytes = heap_young_used_bytes(heap);
     new_space_flip(s.ns);
 
+    struct remset_work work = {0};
+    TRACE_PHASE(tracer, "remset", remset_ns, work.items.count) remset_work_collect(heap, &work);
     TRACE_PHASE(tracer, "roots", roots_ns, s.objects) heap_visit_strong_roots(heap, visit_root, &s);
     size_t remembered = 0;
     TRACE_PHASE(tracer, "evacuate", evacuate_ns, s.objects)
     {
-        remembered += visit_remembered_space(&s, &heap->old_space.base);
-        remembered += visit_remembered_space(&s, &heap->code_space.base);
-        remembered += visit_remembered_space(&s, &heap->large_space.base);
+        for (size_t i = 0; i < work.items.count; i++)
+            remembered += remset_visit_item(&work.items.items[i], visit_remembered, &s);
         process(&s);
     }
-    TRACE_PHASE(tracer, "weak", weak_ns, s.weak_count)
+    remset_work_finish(&work);
+    TRACE_PHASE(tracer, "weak", weak_ns, s.weak.count)
     {
-        heap_visit_weak_roots(heap, visit_weak_root, &s);
-        process_weak(&s);
+        scavenge_collect_weak_roots(heap, &s.weak);
+        weak_slots_process(&s.weak);
     }
     if (s.old_lab.limit > s.old_lab.top)
         paged_space_free(&heap->old_space, s.old_lab.top, s.old_lab.limit - s.old_lab.top);
     new_space_set_age_mark(s.ns);
     if (heap->config.verify_heap)
-        poison_from_space(s.ns);
+        scavenge_poison_from_space(s.ns);
 
     pause->young_after_bytes = heap_young_used_bytes(heap);
     pause->copied_bytes = s.copied_bytes;
@@ -293,5 +235,5 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     pause->remset_slots = remembered;
     pause->gc_threads = 1;
     platform_free(s.promoted);
-    platform_free(s.weak);
+    weak_slots_free(&s.weak);
 }
