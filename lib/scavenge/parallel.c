@@ -269,7 +269,7 @@ static void record_worker_phases(struct scavenger *s, struct gc_tracer *tracer,
         struct phase_record rec = {
             .pause_id = tracer->pause->pause_id,
             .cycle_id = tracer->pause->cycle_id,
-            .phase = "evacuate",
+            .phase = "evacuate_task",
             .worker = i,
             .start_ns = t->start_ns,
             .duration_ns = t->end_ns - t->start_ns,

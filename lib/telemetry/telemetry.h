@@ -54,7 +54,8 @@ struct pause_record {
 /* One row of phases.csv. pause_id is TELEMETRY_NO_PAUSE for concurrent work. */
 struct phase_record {
     uint64_t pause_id, cycle_id;
-    const char *phase; /* static string: "ttsp", "remset", "roots", "evacuate", "weak", ... */
+    const char *phase; /* static string: "ttsp", "remset", "roots", "evacuate", "evacuate_task",
+                          "weak", ... */
     uint32_t worker;
     uint64_t start_ns, duration_ns;
     uint64_t items, steals, idle_ns;
