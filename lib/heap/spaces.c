@@ -302,11 +302,18 @@ static bool take_locked(struct paged_space *ps, size_t min_bytes, size_t preferr
 {
     uintptr_t s;
     size_t size;
-    /* A LAB wants a large block: try the preferred size, then an eighth of it, then
-     * whatever fits, so that a fragmented free list does not hand out tiny LABs. */
-    bool found = preferred_bytes > min_bytes && free_list_remove(ps, preferred_bytes, &s, &size);
+    /* A LAB wants a large block: try the preferred size, then an eighth of it, then a
+     * fresh page, and only then whatever fits. A fragmented free list (after a sweep of
+     * objects that died at random) would otherwise hand out LABs of one object each, and
+     * promoting GC tasks would take this lock per object. The holes skipped stay listed
+     * for exact-size allocations, and the next sweep merges them with their dead
+     * neighbours. */
+    bool lab = preferred_bytes > min_bytes;
+    bool found = lab && free_list_remove(ps, preferred_bytes, &s, &size);
     if (!found && preferred_bytes / 8 > min_bytes)
         found = free_list_remove(ps, preferred_bytes / 8, &s, &size);
+    if (!found && lab && may_grow && add_page(ps, true))
+        found = free_list_remove(ps, preferred_bytes, &s, &size);
     if (!found && !free_list_remove(ps, min_bytes, &s, &size)) {
         if (!add_page(ps, may_grow) || !free_list_remove(ps, min_bytes, &s, &size))
             return false;
