@@ -15,6 +15,7 @@
 #                 barrier, gc, scavenge, telemetry) and the integration runs
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
 #                 integration)
+#   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [CONFIG ...]   (default: all of them)
 set -uo pipefail
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
 
 configs=("$@")
-[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan asan-card-table tsan tsan-card-table)
+[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan asan-card-table tsan tsan-card-table numa-disabled)
 passed=0
 failed=0
 
@@ -77,8 +78,9 @@ for c in "${configs[@]}"; do
     tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dremembered_set=card-table \
         -- barrier gc scavenge integration ;;
+    numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
     *)
-        echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, card-table, parallel, parallel-slot-set, parallel-card-table, asan, asan-card-table, tsan, tsan-card-table)" >&2
+        echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, card-table, parallel, parallel-slot-set, parallel-card-table, asan, asan-card-table, tsan, tsan-card-table, numa-disabled)" >&2
         exit 2
         ;;
     esac

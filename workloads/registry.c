@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/placement.h"
 #include "workload.h"
 
 extern const struct workload workload_gcbench;
@@ -65,6 +66,8 @@ static void *mutator_main(void *arg)
     struct mutator m;
     char name[32];
     snprintf(name, sizeof name, "mutator-%u", t->index);
+    /* Bound before it attaches, so its LABs and pages come from its node (--pin numa). */
+    placement_bind_current_thread(PLACEMENT_MUTATOR, t->index);
     gc_mutator_attach(t->run->gc, &m, name);
     t->fn(&m, t->index, t->ctx);
     gc_mutator_detach(&m);

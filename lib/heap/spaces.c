@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "heap/spaces.h"
+#include "platform/placement.h"
 #include "waltz_config.h"
 
 /* --- Pages ---------------------------------------------------------------------------- */
@@ -25,6 +26,7 @@ struct page *page_allocate(struct heap *heap, struct space *owner, size_t chunk_
     struct page *p = platform_aligned_alloc(PAGE_SIZE_BYTES, chunk_bytes);
     if (!p)
         return NULL;
+    placement_bind_chunk(p, chunk_bytes); /* --pin numa: to the allocating thread's node */
     memset(p, 0, sizeof *p);
     p->flags = flags;
     p->owner = owner;

@@ -4,7 +4,9 @@
  *
  * Offers:  clocks (platform_now_ns), checked allocation (platform_alloc and friends),
  *          fatal errors routed through one replaceable handler, thread start/join with
- *          names, and the machine topology (platform_topology_*).
+ *          names, and the machine topology (platform_topology_*). Thread placement and
+ *          NUMA binding are in platform/placement.h, the GC worker pool in
+ *          platform/worker_pool.h.
  * Needs:   jemalloc, hwloc, pthreads.
  */
 #ifndef WALTZ_PLATFORM_H
@@ -76,6 +78,13 @@ struct platform_topology {
 /* spec: NULL for this machine, a synthetic description ("pack:2 numa:2 core:16 pu:1"),
  * or the path of an hwloc XML file. Returns 0, or -1 with *error set to a static text. */
 int platform_topology_load(struct platform_topology *out, const char *spec, const char **error);
+/* The same, keeping the hwloc topology loaded for placement decisions and binding
+ * (platform/placement.h): *topology (hwloc's hwloc_topology_t) stays valid until
+ * platform_topology_close. out->synthetic tells a given topology from this machine's. */
+struct hwloc_topology;
+int platform_topology_open(struct platform_topology *out, struct hwloc_topology **topology,
+                           const char *spec, const char **error);
+void platform_topology_close(struct hwloc_topology *topology);
 /* Number of cores this process may run on (sched affinity), at least 1. */
 int platform_available_cores(void);
 

@@ -2,7 +2,8 @@
  * The machine as hwloc sees it: packages, NUMA nodes, cores, hardware threads, CPU
  * model. A synthetic description or an XML file stands in for a machine this one is
  * not, so that placement decisions can be tested anywhere (hwloc_topology_set_synthetic,
- * hwloc_topology_set_xml).
+ * hwloc_topology_set_xml). platform_topology_open keeps the loaded topology for
+ * lib/platform/placement.c, which decides and applies thread and page placement on it.
  */
 #include "platform/platform.h"
 
@@ -17,9 +18,11 @@ static bool looks_like_file(const char *spec)
     return strchr(spec, '/') || strstr(spec, ".xml") || access(spec, R_OK) == 0;
 }
 
-int platform_topology_load(struct platform_topology *out, const char *spec, const char **error)
+int platform_topology_open(struct platform_topology *out, struct hwloc_topology **topology,
+                           const char *spec, const char **error)
 {
     memset(out, 0, sizeof *out);
+    *topology = NULL;
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) != 0) {
         *error = "hwloc_topology_init failed";
@@ -62,6 +65,21 @@ int platform_topology_load(struct platform_topology *out, const char *spec, cons
         model = hwloc_obj_get_info_by_name(hwloc_get_root_obj(topo), "CPUModel");
     snprintf(out->cpu_model, sizeof out->cpu_model, "%s",
              model ? model : (out->synthetic ? "synthetic" : "unknown"));
-    hwloc_topology_destroy(topo);
+    *topology = topo;
+    return 0;
+}
+
+void platform_topology_close(struct hwloc_topology *topology)
+{
+    if (topology)
+        hwloc_topology_destroy(topology);
+}
+
+int platform_topology_load(struct platform_topology *out, const char *spec, const char **error)
+{
+    hwloc_topology_t topo;
+    if (platform_topology_open(out, &topo, spec, error) != 0)
+        return -1;
+    platform_topology_close(topo);
     return 0;
 }

@@ -23,9 +23,15 @@
  * caller sees remaining == 0. A worker reads the job only between taking it and its
  * decrement, so the caller may overwrite it for the next job once remaining == 0.
  * Shutdown sets a flag under each worker's mutex and signals it the same way.
+ *
+ * Placement: each worker w >= 1 takes the slot "GC worker w" of the active placement
+ * (platform/placement.h) as it starts, before it reports for duty, so a pool created
+ * under a placement is bound before worker_pool_create returns. Worker 0, the caller,
+ * keeps the binding of whichever thread calls worker_pool_run.
  */
 #include "platform/worker_pool.h"
 
+#include "platform/placement.h"
 #include "platform/platform.h"
 
 #include <pthread.h>
@@ -107,6 +113,9 @@ static void *worker_pool_main(void *arg)
     uint64_t taken_job = 0;
 
     w->thread_id = platform_thread_id();
+    /* Before the start-up handshake: once worker_pool_create returns, every worker runs
+     * where the active placement put it (or the run has failed). */
+    placement_bind_current_thread(PLACEMENT_GC, w->index);
     worker_pool_finished(pool); /* start-up: the creator waits for every thread */
 
     for (;;) {

@@ -7,7 +7,8 @@
  * Offers:  worker_pool_create/destroy, worker_pool_run (a fork-join job on the first
  *          `tasks` workers), per-worker statistics, and the thread id of each worker for
  *          trace tracks.
- * Needs:   pthreads (mutexes and condition variables), platform threads and clocks.
+ * Needs:   pthreads (mutexes and condition variables), platform threads and clocks, the
+ *          active placement (platform/placement.h) for the workers' binding.
  */
 #ifndef WALTZ_PLATFORM_WORKER_POOL_H
 #define WALTZ_PLATFORM_WORKER_POOL_H
@@ -33,7 +34,9 @@ uint32_t worker_pool_default_threads(void);
 
 /* threads >= 1. The calling thread counts as worker 0, so threads-1 OS threads are
  * started, named name_prefix followed by the worker index ("gc-worker-3", cut to the 15
- * characters the OS keeps). Returns once every thread is running. */
+ * characters the OS keeps). Each worker w >= 1 takes the slot of GC worker w in the
+ * active placement (platform/placement.h: bound to its cpus when the placement is
+ * applied) before it reports for duty. Returns once every thread is running. */
 struct worker_pool *worker_pool_create(uint32_t threads, const char *name_prefix);
 
 /* Wakes every worker, joins its thread and frees the pool. Not while a job runs. */

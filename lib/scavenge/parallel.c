@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "platform/placement.h"
 #include "platform/worker_pool.h"
 #include "scavenge/common.h"
 #include "scavenge/scavenge.h"
@@ -65,6 +66,7 @@ struct scavenger {
     _Atomic size_t next_item;
     struct worklist_deque **deques;
     struct worklist_termination termination;
+    uint32_t *victim_orders; /* --pin numa: each task's victims, its own node first; or NULL */
 };
 
 const char *scavenge_strategy_name(void) { return "parallel"; }
@@ -351,6 +353,11 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         s.deques[i] = &s.tasks[i].deque;
     }
     worklist_termination_init(&s.termination, (struct worklist_deque *const *)s.deques, tasks);
+    if (s.steal) {
+        s.victim_orders =
+            placement_gc_victim_orders(placement_active(), tasks, placement_current_node());
+        worklist_termination_set_victim_orders(&s.termination, s.victim_orders);
+    }
     pause->young_before_bytes = heap_young_used_bytes(heap);
     new_space_flip(s.ns);
 
@@ -403,4 +410,5 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     platform_free(s.roots);
     platform_free(s.deques);
     platform_free(s.tasks);
+    platform_free(s.victim_orders);
 }

@@ -13,10 +13,13 @@
  * Termination follows the idle-count protocol described in worklist.h (the same as
  * Flood, Detlefs, Shavit and Zhang, "Parallel Garbage Collection for Shared Memory
  * Multiprocessors", JVM 2001): a worker counts itself busy before it takes an item, so
- * "every worker idle" implies "no item anywhere".
+ * "every worker idle" implies "no item anywhere". A victim order (per worker, set with
+ * worklist_termination_set_victim_orders) only reorders the deques a thief visits; each
+ * round still visits all of them, as the random order does.
  */
 #include <inttypes.h>
 #include <sched.h>
+#include <string.h>
 
 #include "scavenge/worklist.h"
 
@@ -105,6 +108,39 @@ void worklist_termination_init(struct worklist_termination *t, struct worklist_d
     atomic_init(&t->idle_count, 0);
     t->worker_count = worker_count;
     t->deques = deques;
+    t->victim_orders = NULL;
+}
+
+void worklist_termination_set_victim_orders(struct worklist_termination *t, const uint32_t *orders)
+{
+    size_t n = t->worker_count;
+    if (orders && n >= 2) {
+        uint64_t *seen = platform_calloc((n + 63) / 64, sizeof *seen);
+        for (size_t i = 0; i < n; i++) {
+            memset(seen, 0, (n + 63) / 64 * sizeof *seen);
+            for (size_t k = 0; k < n - 1; k++) {
+                uint32_t v = orders[i * (n - 1) + k];
+                if (v >= n || v == i || (seen[v / 64] >> (v % 64) & 1))
+                    platform_fatal("worklist: the victim order of worker %zu is not a "
+                                   "permutation of the other %zu workers (entry %zu is %u)",
+                                   i, n - 1, k, v);
+                seen[v / 64] |= (uint64_t)1 << (v % 64);
+            }
+        }
+        platform_free(seen);
+    }
+    t->victim_orders = orders;
+}
+
+static void *steal_from(struct worklist_termination *t, size_t victim)
+{
+    bool retry;
+    do {
+        void *item = worklist_steal(t->deques[victim], &retry);
+        if (item)
+            return item;
+    } while (retry);
+    return NULL;
 }
 
 void *worklist_steal_any(struct worklist_termination *t, size_t self)
@@ -112,17 +148,23 @@ void *worklist_steal_any(struct worklist_termination *t, size_t self)
     size_t n = t->worker_count;
     if (n < 2)
         return NULL;
+    if (t->victim_orders) {
+        const uint32_t *row = t->victim_orders + self * (n - 1);
+        for (size_t k = 0; k < n - 1; k++) {
+            void *item = steal_from(t, row[k]);
+            if (item)
+                return item;
+        }
+        return NULL;
+    }
     size_t start = random_below(n);
     for (size_t k = 0; k < n; k++) {
         size_t victim = (start + k) % n;
         if (victim == self)
             continue;
-        bool retry;
-        do {
-            void *item = worklist_steal(t->deques[victim], &retry);
-            if (item)
-                return item;
-        } while (retry);
+        void *item = steal_from(t, victim);
+        if (item)
+            return item;
     }
     return NULL;
 }

@@ -15,7 +15,8 @@
  *
  * Offers:  worklist_deque_init/destroy, worklist_push/pop (owner), worklist_steal (any
  *          thread), worklist_size_estimate; struct worklist_termination with
- *          worklist_steal_any and worklist_termination_offer (see below).
+ *          worklist_steal_any and worklist_termination_offer (see below), optionally
+ *          with a victim order per worker (worklist_termination_set_victim_orders).
  * Needs:   lib/platform (memory, fatal errors).
  */
 #ifndef WALTZ_SCAVENGE_WORKLIST_H
@@ -177,17 +178,30 @@ static inline size_t worklist_size_estimate(const struct worklist_deque *d)
  *
  * The deques must outlive every worker's loop (destroy them after joining the workers).
  * Reuse for another phase with worklist_termination_init, while no worker is in the loop.
+ *
+ * Victims. By default a thief tries every other deque once, starting at a random one.
+ * worklist_termination_set_victim_orders gives each worker a fixed order instead (e.g.
+ * the workers of its own NUMA node first: platform/placement.h,
+ * placement_gc_victim_orders). The order only changes where a thief looks first, never
+ * whether it looks everywhere, so the termination argument above is unchanged.
  */
 struct worklist_termination {
     _Atomic size_t idle_count;
     size_t worker_count;
     struct worklist_deque *const *deques; /* deques[i] is owned by worker i */
+    const uint32_t *victim_orders;        /* NULL, or worker_count rows of worker_count-1 */
 };
 
+/* Also clears the victim orders (random victims). */
 void worklist_termination_init(struct worklist_termination *t, struct worklist_deque *const *deques,
                                size_t worker_count);
-/* One round of steal attempts on every deque but deques[self], starting at a random one;
- * NULL if they all looked empty. For a busy worker. */
+/* orders: NULL (random victims), or worker_count rows of worker_count-1 entries, row i
+ * (at i*(worker_count-1)) listing every worker but i exactly once, in the order worker i
+ * tries them. Checked here (a malformed order is a fatal error); not copied: it must stay
+ * valid until the phase ends. Call it while no worker is in the loop. */
+void worklist_termination_set_victim_orders(struct worklist_termination *t, const uint32_t *orders);
+/* One round of steal attempts on every deque but deques[self], in self's victim order or
+ * starting at a random one; NULL if they all looked empty. For a busy worker. */
 void *worklist_steal_any(struct worklist_termination *t, size_t self);
 /* For a worker whose own deque is empty and whose worklist_steal_any found nothing:
  * counts it idle and waits (steal attempts with backoff, then sched_yield) until it gets

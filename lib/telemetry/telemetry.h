@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "platform/placement.h"
 #include "platform/platform.h"
 
 enum pause_kind { PAUSE_SCAVENGE, PAUSE_MARK_START, PAUSE_MARK_FINALIZE, PAUSE_FULL };
@@ -88,7 +89,10 @@ struct run_info {
     char command_line[1024];
     uint64_t seed;
     uint32_t mutators, gc_threads;
-    char pinning[32]; /* what was actually applied */
+    char pinning[32]; /* summary.csv: "none", "numa", or "numa(planned)" when not applied */
+    /* run.json "placement": the policy, the topology it was computed on, whether it was
+     * applied, every thread's cpus and node, chunks bound per node. NULL: null. */
+    const struct placement *placement;
     uint64_t young_size_bytes, heap_size_bytes, gc_stress;
     bool verify_heap;
     struct platform_topology topology;

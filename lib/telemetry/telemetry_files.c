@@ -376,6 +376,74 @@ static void put_json_u64(FILE *f, int indent, const char *key, uint64_t value, b
     fprintf(f, "%" PRIu64 "%s", value, last ? "\n" : ",\n");
 }
 
+static void put_json_int_or_null(FILE *f, int value)
+{
+    if (value < 0)
+        fputs("null", f);
+    else
+        fprintf(f, "%d", value);
+}
+
+/* "placement": the policy, the topology it was computed on, whether it was applied (and
+ * why not), one line per thread slot, and the chunks bound per NUMA node (null unless
+ * pages were bound: numa, applied). */
+static void write_placement_json(FILE *f, const struct placement *p)
+{
+    put_json_key(f, 2, "placement");
+    if (!p) {
+        fputs("null,\n", f);
+        return;
+    }
+    fputs("{\n", f);
+    put_json_text(f, 4, "policy", placement_policy_name(placement_policy(p)), false);
+    put_json_text(f, 4, "topology_source", placement_source(p), false);
+    put_json_key(f, 4, "applied");
+    fputs(placement_applied(p) ? "true,\n" : "false,\n", f);
+    put_json_key(f, 4, "reason");
+    put_json_string_or_null(f, placement_not_applied_reason(p));
+    fputs(",\n", f);
+    put_json_text(f, 4, "gc_worker_0",
+                  "no slot: the mutator that stops the world, where that mutator is placed", false);
+    put_json_key(f, 4, "threads");
+    size_t n = placement_thread_count(p);
+    fputs(n ? "[\n" : "[],\n", f);
+    for (size_t i = 0; i < n; i++) {
+        const struct placement_thread *t = placement_thread_at(p, i);
+        fprintf(f, "      {\"role\": \"%s\", \"index\": %" PRIu32 ", \"node\": ",
+                placement_role_name(t->role), t->index);
+        put_json_int_or_null(f, t->node);
+        fputs(", \"package\": ", f);
+        put_json_int_or_null(f, t->package);
+        fputs(", \"cpus\": [", f);
+        for (uint32_t k = 0; k < t->cpu_count; k++)
+            fprintf(f, "%s%" PRIu32, k ? ", " : "", t->cpus[k]);
+        fprintf(f, "], \"bound\": %s}%s\n", placement_thread_bound(p, i) ? "true" : "false",
+                i + 1 < n ? "," : "");
+    }
+    if (n)
+        fputs("    ],\n", f);
+    put_json_key(f, 4, "page_binding");
+    size_t nodes = placement_page_binding(p, NULL, 0);
+    if (nodes == 0) {
+        fputs("null\n", f);
+    } else {
+        struct placement_node_binding *b = platform_calloc(nodes, sizeof *b);
+        placement_page_binding(p, b, nodes);
+        fputs("[\n", f);
+        for (size_t i = 0; i < nodes; i++) {
+            fputs("      {\"node\": ", f);
+            put_json_int_or_null(f, b[i].node);
+            fprintf(f,
+                    ", \"chunks\": %" PRIu64 ", \"bytes\": %" PRIu64
+                    ", \"round_robin_chunks\": %" PRIu64 "}%s\n",
+                    b[i].chunks, b[i].bytes, b[i].round_robin_chunks, i + 1 < nodes ? "," : "");
+        }
+        fputs("    ]\n", f);
+        platform_free(b);
+    }
+    fputs("  },\n", f);
+}
+
 static void write_run_json(FILE *f, const struct write_context *c)
 {
     const struct run_info *info = c->info;
@@ -414,6 +482,7 @@ static void write_run_json(FILE *f, const struct write_context *c)
     put_json_u64(f, 2, "mutators", info->mutators, false);
     put_json_u64(f, 2, "gc_threads", info->gc_threads, false);
     put_json_text(f, 2, "pinning", info->pinning, false);
+    write_placement_json(f, info->placement);
     put_json_u64(f, 2, "young_size_bytes", info->young_size_bytes, false);
     put_json_u64(f, 2, "heap_size_bytes", info->heap_size_bytes, false);
     put_json_key(f, 2, "verify_heap");

@@ -9,7 +9,9 @@
  * each start from a 2-slot array (so it grows while thieves steal); every item is taken
  * exactly once (a counter per item). Termination: N workers process a synthetic tree of
  * tasks (each task pushes its children), stealing from each other; every worker leaves
- * its loop, and when it does every task has been processed exactly once.
+ * its loop, and when it does every task has been processed exactly once; the same with
+ * the node-first victim orders of a numa placement (platform/placement.h). Victim
+ * orders: a thief visits the deques in its row's order, and a malformed order is fatal.
  *
  * Items are pointers into an array of per-item counters, so an item's address is its
  * number. Worker threads never call cmocka: they count violations in atomics that the
@@ -29,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "platform/placement.h"
 #include "scavenge/worklist.h"
 
 #ifdef WORKLIST_TSAN
@@ -385,8 +390,10 @@ static size_t tree_size(size_t fanout, size_t depth)
     return n;
 }
 
-/* Returns the number of tasks handed over by stealing (for the report). */
-static uint64_t run_tree(size_t worker_count, size_t fanout, size_t depth, bool yield_sometimes)
+/* Returns the number of tasks handed over by stealing (for the report). victim_orders:
+ * NULL (random victims) or as for worklist_termination_set_victim_orders. */
+static uint64_t run_tree_ordered(size_t worker_count, size_t fanout, size_t depth,
+                                 bool yield_sometimes, const uint32_t *victim_orders)
 {
     struct tree_run *r = calloc(1, sizeof(*r));
     assert_non_null(r);
@@ -400,6 +407,7 @@ static uint64_t run_tree(size_t worker_count, size_t fanout, size_t depth, bool 
         r->deque_ptrs[i] = &r->deques[i];
     }
     worklist_termination_init(&r->term, r->deque_ptrs, worker_count);
+    worklist_termination_set_victim_orders(&r->term, victim_orders);
     worklist_push(&r->deques[0], (void *)&r->visits[0]); /* the root, at worker 0 */
 
     struct tree_worker workers[8];
@@ -430,6 +438,11 @@ static uint64_t run_tree(size_t worker_count, size_t fanout, size_t depth, bool 
     free(r->visits);
     free(r);
     return stolen;
+}
+
+static uint64_t run_tree(size_t worker_count, size_t fanout, size_t depth, bool yield_sometimes)
+{
+    return run_tree_ordered(worker_count, fanout, depth, yield_sometimes, NULL);
 }
 
 static void test_termination_large_tree(void **state)
@@ -529,6 +542,124 @@ static void test_termination_busy_before_take(void **state)
     free(h);
 }
 
+/* --- Victim orders ----------------------------------------------------------------------- */
+
+static void test_victim_order(void **state)
+{
+    int items[5];
+    struct worklist_deque deques[4];
+    struct worklist_deque *ptrs[4];
+    for (size_t i = 0; i < 4; i++) {
+        worklist_deque_init(&deques[i], 2);
+        ptrs[i] = &deques[i];
+    }
+    struct worklist_termination t;
+    worklist_termination_init(&t, ptrs, 4);
+    assert_null(t.victim_orders);
+    static const uint32_t orders[] = {
+        2, 3, 1, /* worker 0 */
+        0, 2, 3, /* worker 1 */
+        3, 0, 1, /* worker 2 */
+        1, 0, 2, /* worker 3 */
+    };
+    worklist_termination_set_victim_orders(&t, orders);
+    worklist_push(&deques[1], &items[0]);
+    worklist_push(&deques[2], &items[1]);
+    worklist_push(&deques[2], &items[2]);
+    worklist_push(&deques[3], &items[3]);
+    /* Worker 0 empties deque 2 (oldest first), then 3, then 1. */
+    assert_ptr_equal(worklist_steal_any(&t, 0), &items[1]);
+    assert_ptr_equal(worklist_steal_any(&t, 0), &items[2]);
+    assert_ptr_equal(worklist_steal_any(&t, 0), &items[3]);
+    assert_ptr_equal(worklist_steal_any(&t, 0), &items[0]);
+    assert_null(worklist_steal_any(&t, 0));
+    /* Worker 3 tries 1 before 0 and 2; worker 2 tries 3, then 0. */
+    worklist_push(&deques[0], &items[0]);
+    worklist_push(&deques[1], &items[1]);
+    worklist_push(&deques[2], &items[2]);
+    assert_ptr_equal(worklist_steal_any(&t, 3), &items[1]);
+    assert_ptr_equal(worklist_steal_any(&t, 3), &items[0]);
+    assert_ptr_equal(worklist_steal_any(&t, 3), &items[2]);
+    worklist_push(&deques[3], &items[3]);
+    worklist_push(&deques[0], &items[4]);
+    assert_ptr_equal(worklist_steal_any(&t, 2), &items[3]);
+    assert_ptr_equal(worklist_steal_any(&t, 2), &items[4]);
+    assert_null(worklist_steal_any(&t, 2));
+    /* A new phase starts with random victims again. */
+    worklist_termination_init(&t, ptrs, 4);
+    assert_null(t.victim_orders);
+    for (size_t i = 0; i < 4; i++)
+        worklist_deque_destroy(&deques[i]);
+}
+
+/* worklist_termination_set_victim_orders in a child: its exit status. */
+static int set_orders_in_child(const uint32_t *orders, size_t worker_count)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(99);
+        struct worklist_deque deques[4];
+        struct worklist_deque *ptrs[4];
+        for (size_t i = 0; i < worker_count; i++) {
+            worklist_deque_init(&deques[i], 1);
+            ptrs[i] = &deques[i];
+        }
+        struct worklist_termination t;
+        worklist_termination_init(&t, ptrs, worker_count);
+        worklist_termination_set_victim_orders(&t, orders);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_victim_order_malformed(void **state)
+{
+    static const uint32_t good[] = {1, 2, 2, 0, 0, 1};
+    static const uint32_t self[] = {1, 2, 2, 0, 1, 2};      /* worker 2 lists itself */
+    static const uint32_t twice[] = {1, 1, 2, 0, 0, 1};     /* worker 0 lists 1 twice */
+    static const uint32_t too_large[] = {1, 3, 2, 0, 0, 1}; /* no worker 3 */
+    assert_int_equal(set_orders_in_child(good, 3), 0);
+    assert_int_equal(set_orders_in_child(NULL, 3), 0);
+    assert_int_equal(set_orders_in_child(self, 3), 1);
+    assert_int_equal(set_orders_in_child(twice, 3), 1);
+    assert_int_equal(set_orders_in_child(too_large, 3), 1);
+}
+
+/* Termination with the node-first orders of a numa placement planned for two packages
+ * of two NUMA nodes: the order changes where thieves look first, never the outcome. */
+static void test_termination_node_orders(void **state)
+{
+    struct platform_topology summary;
+    struct hwloc_topology *topology;
+    const char *error = NULL;
+    assert_int_equal(
+        platform_topology_open(&summary, &topology, "pack:2 numa:2 core:16 pu:1", &error), 0);
+    size_t depth = TEST_SCALE_DIVISOR > 1 ? 7 : 9;
+    for (uint32_t workers = 2; workers <= 8; workers *= 2) {
+        struct placement_request request = {
+            .policy = PLACEMENT_NUMA, .mutators = 4, .gc_threads = workers, .source = "test"};
+        char message[256];
+        struct placement *p = placement_compute(topology, &request, message, sizeof message);
+        assert_non_null(p);
+        uint32_t *orders = placement_gc_victim_orders(p, workers, 0);
+        assert_non_null(orders);
+        uint64_t start_ns = platform_now_ns();
+        uint64_t stolen = run_tree_ordered(workers, 4, depth, false, orders);
+        stolen += run_tree_ordered(workers, 1, 20000 / TEST_SCALE_DIVISOR, true, orders);
+        print_message("  %u workers, node-first victims: %" PRIu64 " stolen, %.2f s\n", workers,
+                      stolen, (double)(platform_now_ns() - start_ns) / 1e9);
+        platform_free(orders);
+        placement_destroy(p);
+    }
+    platform_topology_close(topology);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -541,6 +672,9 @@ int main(void)
         cmocka_unit_test(test_termination_small_trees),
         cmocka_unit_test(test_termination_chain),
         cmocka_unit_test(test_termination_busy_before_take),
+        cmocka_unit_test(test_victim_order),
+        cmocka_unit_test(test_victim_order_malformed),
+        cmocka_unit_test(test_termination_node_orders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
- * The flags of `waltz run`: the common ones (sizes, threads, seed, stress modes, output)
- * and each workload's own, from its struct workload_flag table. Both "--flag VALUE" and
- * "--flag=VALUE" are accepted. Everything is validated here, before the run creates a
+ * The flags of `waltz run`: the common ones (sizes, threads, pinning, seed, stress modes,
+ * output) and each workload's own, from its struct workload_flag table. Both "--flag
+ * VALUE" and "--flag=VALUE" are accepted. Everything is validated here, before the run creates a
  * single file, so bad input costs nothing but one line on stderr.
  */
 #include <inttypes.h>
@@ -27,6 +27,8 @@ enum common_id {
     OPT_SEED,
     OPT_QUIET,
     OPT_STEAL,
+    OPT_PIN,
+    OPT_TOPOLOGY,
 };
 
 struct common_flag {
@@ -46,6 +48,8 @@ static const struct common_flag common_flags[] = {
     {OPT_SEED, "seed", KIND_UINT},
     {OPT_QUIET, "quiet", KIND_NONE},
     {OPT_STEAL, "steal", KIND_PATH},
+    {OPT_PIN, "pin", KIND_PATH},
+    {OPT_TOPOLOGY, "topology", KIND_PATH},
 };
 
 static bool is_help(const char *arg)
@@ -195,10 +199,12 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
             opts->quiet = true;
         return;
     }
-    const char *what = c->id == OPT_STEAL     ? "on or off"
-                       : c->kind == KIND_PATH ? "a directory"
-                       : c->kind == KIND_SIZE ? "a size"
-                                              : "a number";
+    const char *what = c->id == OPT_STEAL      ? "on or off"
+                       : c->id == OPT_PIN      ? "none, compact, scatter or numa"
+                       : c->id == OPT_TOPOLOGY ? "an hwloc synthetic description or XML file"
+                       : c->kind == KIND_PATH  ? "a directory"
+                       : c->kind == KIND_SIZE  ? "a size"
+                                               : "a number";
     const char *text = take_value(argc, argv, i, f, what);
     switch (c->id) {
     case OPT_OUT:
@@ -235,6 +241,22 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
             cli_usage_error("--steal takes on or off, not '%s'", text);
         opts->static_partitioning = strcmp(text, "off") == 0;
         break;
+    case OPT_PIN:
+        if (placement_policy_parse(text, &opts->pin) != 0)
+            cli_usage_error("--pin takes none, compact, scatter or numa, not '%s'", text);
+        if (opts->pin != PLACEMENT_NONE && cli_numa_disabled())
+            cli_usage_error("--pin %s: this build has numa=disabled, which pins nothing (only "
+                            "--pin none; configure with -Dnuma=auto or -Dnuma=enabled to pin)",
+                            text);
+        break;
+    case OPT_TOPOLOGY: {
+        struct platform_topology topology;
+        const char *error = NULL;
+        if (platform_topology_load(&topology, text, &error) != 0)
+            cli_usage_error("--topology '%s': %s", text, error ? error : "hwloc failed");
+        opts->topology_spec = text;
+        break;
+    }
     default:
         break;
     }
@@ -324,6 +346,9 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
             unknown_flag(w, arg, f.name);
         parse_workload_flag(w, wf, index, take_value(argc, argv, &i, &f, "a number"), opts);
     }
+    if (opts->topology_spec && opts->pin == PLACEMENT_NONE)
+        cli_usage_error("--topology plans a placement for another machine: it needs --pin "
+                        "compact, scatter or numa as well");
     check_sizes(opts);
 }
 
@@ -383,6 +408,30 @@ void args_print_run_help(FILE *out)
                 "  --steal on|off     work stealing between GC threads (default on); off deals\n"
                 "                     roots and pages out statically (an ablation baseline)\n",
                 CLI_MAX_GC_THREADS, cli_default_gc_threads());
+    if (cli_numa_disabled())
+        fprintf(out, "  --pin none         threads are not pinned: this build has numa=disabled\n"
+                     "                     (compact, scatter and numa need -Dnuma=auto)\n");
+    else
+        fprintf(out,
+                "  --pin POLICY       where mutator and GC worker threads run (default none):\n"
+                "                       none     wherever the OS puts them\n"
+                "                       compact  one core each, consecutive cores, filling a\n"
+                "                                NUMA node and package before the next\n"
+                "                       scatter  one core each, round-robin over NUMA nodes,\n"
+                "                                alternating packages\n"
+                "                       numa     round-robin over NUMA nodes, each thread bound\n"
+                "                                to its whole node; pages bound to the node of\n"
+                "                                the thread that allocates them; GC thieves\n"
+                "                                steal on their own node first\n"
+                "                     Mutators take the first places, then GC workers 1..N-1\n"
+                "                     (worker 0 is the mutator that stops the world and stays\n"
+                "                     where it is); more threads than cores wrap around.\n"
+                "                     run.json \"placement\" records every thread's PUs and node\n"
+                "  --topology SPEC    plan --pin for another machine: an hwloc synthetic\n"
+                "                     description (\"pack:2 numa:2 core:16 pu:1\") or XML file.\n"
+                "                     The placement is recorded (run.json \"applied\": false,\n"
+                "                     summary.csv pinning \"numa(planned)\"); the run runs here,\n"
+                "                     unpinned\n");
     fprintf(out,
             "  --young-size SIZE  one semispace: at least %s, a multiple of the %s page\n"
             "                     (default %s)\n"
@@ -400,7 +449,6 @@ void args_print_run_help(FILE *out)
             "  -h, --help         this help\n"
             "\n"
             "Sizes are bytes or K, M, G (binary, any case, optional B or iB): 16M, 512k, 1GiB.\n"
-            "Threads are not pinned in this build: run.json records pinning \"none\".\n"
             "Exit status: 0 the run is ok, 1 it failed (run.json says why), 2 bad input\n"
             "(nothing is written).\n",
             min, page, young, heap, CLI_DEFAULT_SEED);
@@ -416,5 +464,5 @@ void args_print_workload_help(FILE *out, const struct workload *w)
             w->name);
     args_print_workload_flags(out, w, 2);
     fprintf(out, "\nCommon flags (--out, --mutators, --young-size, --heap-size, --seed,\n"
-                 "--verify-heap, --gc-stress, --quiet, ...): waltz run --help\n");
+                 "--verify-heap, --gc-stress, --pin, --quiet, ...): waltz run --help\n");
 }

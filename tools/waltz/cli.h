@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "platform/placement.h"
 #include "workload.h"
 
 #define CLI_EXIT_USAGE 2
@@ -38,7 +39,9 @@ struct run_options {
     bool verify_heap, quiet;
     uint64_t gc_stress;
     uint32_t mutators, gc_threads;
-    bool static_partitioning; /* --steal off */
+    bool static_partitioning;  /* --steal off */
+    enum placement_policy pin; /* --pin (default none) */
+    const char *topology_spec; /* --topology: plan the placement for it; NULL: this machine */
     uint64_t young_size_bytes, heap_size_bytes;
     uint64_t seed;
     int64_t values[WORKLOAD_MAX_FLAGS]; /* in the order of workload->flags */
@@ -51,6 +54,8 @@ _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(print
 bool cli_young_gc_is_serial(void);
 /* 1 for the serial scavenger, the cores available for the parallel one. */
 uint32_t cli_default_gc_threads(void);
+/* True when this build was configured with -Dnuma=disabled: --pin takes only none. */
+bool cli_numa_disabled(void);
 
 /* args.c. argv[0] is "run"; prints help and exits 0 when asked for it. */
 void args_parse_run(int argc, char **argv, struct run_options *opts);

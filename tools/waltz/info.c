@@ -1,7 +1,8 @@
 /*
- * `waltz info`: what this binary is (version, every build option, compiler and flags)
- * and the machine as hwloc sees it, or a machine described by --topology (an hwloc
- * synthetic description or XML file), so placement can be reasoned about anywhere.
+ * `waltz info`: what this binary is (version, every build option, compiler and flags),
+ * the machine as hwloc sees it, or a machine described by --topology (an hwloc
+ * synthetic description or XML file), so placement can be reasoned about anywhere, and
+ * the pinning policies of `waltz run --pin`.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,10 @@ void info_print_help(FILE *out)
             "                     the path of an hwloc XML file (lstopo --of xml)\n"
             "  -h, --help         this help\n"
             "\n"
-            "Thread pinning policies are not implemented in this build: runs record pinning\n"
-            "\"none\".\n");
+            "It ends with the thread pinning policies this build offers (waltz run --pin):\n"
+            "none, compact, scatter and numa, or none alone in a build with -Dnuma=disabled.\n"
+            "waltz run --pin POLICY --topology SPEC records the placement a policy would\n"
+            "choose on that topology.\n");
 }
 
 void info_print_build_line(FILE *out)
@@ -59,7 +62,9 @@ static void print_build(FILE *out)
             " (recorded, inactive until the JIT lands)");
     fprintf(out, label, "code_lists", WALTZ_OPT_CODE_LISTS,
             " (recorded, inactive until the JIT lands)");
-    fprintf(out, label, "numa", WALTZ_OPT_NUMA, " (no pinning or page binding in this build)");
+    fprintf(out, label, "numa", WALTZ_OPT_NUMA,
+            cli_numa_disabled() ? " (no pinning or page binding in this build)"
+                                : " (pinning and NUMA page binding: waltz run --pin)");
     fprintf(out, label, "compiler", WALTZ_COMPILER, "");
     fprintf(out, label, "buildtype", WALTZ_BUILDTYPE, "");
     fprintf(out, label, "optimization", WALTZ_OPTIMIZATION, "");
@@ -117,7 +122,11 @@ int info_main(int argc, char **argv)
     fprintf(stdout, label, "pus", topo.pus);
     if (!topo.synthetic)
         fprintf(stdout, label, "available cores", platform_available_cores());
-    fprintf(stdout, "pinning:\n  %-18s %s\n", "policy",
-            "none (compact, scatter and numa pinning are not implemented in this build)");
+    if (cli_numa_disabled())
+        fprintf(stdout, "pinning:\n  %-18s %s\n", "policies",
+                "none (this build has numa=disabled: threads are never pinned)");
+    else
+        fprintf(stdout, "pinning:\n  %-18s %s (waltz run --pin POLICY; default none)\n", "policies",
+                PLACEMENT_POLICY_NAMES);
     return 0;
 }

@@ -7,6 +7,10 @@
  * directory never looks complete when the run was not. A wrong checksum fails the run
  * the same way. Only a run that finished with the expected result gets every file, and
  * run.json is written last (telemetry_write_run).
+ *
+ * Pinning (--pin, --topology): the placement is computed before anything is written and
+ * made active before the heap and its threads exist (lib/platform/placement.h); a thread
+ * that cannot be bound, or a system that cannot bind memory under numa, fails the run.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +34,8 @@
  * in the workload's join. */
 bool cli_young_gc_is_serial(void) { return strcmp(WALTZ_OPT_YOUNG_GC, "serial") == 0; }
 
+bool cli_numa_disabled(void) { return strcmp(WALTZ_OPT_NUMA, "disabled") == 0; }
+
 uint32_t cli_default_gc_threads(void)
 {
     if (cli_young_gc_is_serial())
@@ -41,6 +47,9 @@ uint32_t cli_default_gc_threads(void)
 static struct run_info run_info;
 static struct run_info failed_info;
 static char run_dir[PATH_MAX];
+/* --pin: the placement and the topology it was computed on (which it borrows). */
+static struct placement *placement;
+static struct hwloc_topology *placement_topology;
 
 static void record_failure(const char *message)
 {
@@ -229,7 +238,8 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
     run_info.seed = opts->seed;
     run_info.mutators = opts->mutators;
     run_info.gc_threads = opts->gc_threads;
-    snprintf(run_info.pinning, sizeof run_info.pinning, "none");
+    snprintf(run_info.pinning, sizeof run_info.pinning, "%s", placement_summary(placement));
+    run_info.placement = placement;
     run_info.young_size_bytes = opts->young_size_bytes;
     run_info.heap_size_bytes = opts->heap_size_bytes;
     run_info.verify_heap = opts->verify_heap;
@@ -241,6 +251,47 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
         snprintf(run_info.topology.source, sizeof run_info.topology.source, "unavailable: %s",
                  topology_error ? topology_error : "hwloc failed");
     }
+}
+
+/* The placement asked for with --pin (and --topology), computed before anything is
+ * written: a topology or a placement that cannot be had is bad input. */
+static void plan_placement(const struct run_options *opts)
+{
+    const char *policy = placement_policy_name(opts->pin);
+    if (opts->pin != PLACEMENT_NONE) {
+        struct platform_topology summary;
+        const char *error = NULL;
+        if (platform_topology_open(&summary, &placement_topology, opts->topology_spec, &error) !=
+            0) {
+            if (opts->topology_spec)
+                cli_usage_error("--topology '%s': %s", opts->topology_spec,
+                                error ? error : "hwloc failed");
+            cli_usage_error("--pin %s: cannot read this machine's topology: %s", policy,
+                            error ? error : "hwloc failed");
+        }
+    }
+    struct placement_request request = {
+        .policy = opts->pin,
+        .mutators = opts->mutators ? opts->mutators : 1,
+        .gc_threads = opts->gc_threads ? opts->gc_threads : 1,
+        .source = opts->topology_spec ? opts->topology_spec : "this machine",
+        .this_machine = opts->topology_spec == NULL,
+    };
+    char error[256];
+    placement = placement_compute(placement_topology, &request, error, sizeof error);
+    if (!placement)
+        cli_usage_error("--pin %s: %s", policy, error);
+}
+
+/* After every thread it governs has been joined. */
+static void release_placement(void)
+{
+    char unused[8];
+    placement_activate(NULL, unused, sizeof unused);
+    placement_destroy(placement);
+    platform_topology_close(placement_topology);
+    placement = NULL;
+    placement_topology = NULL;
 }
 
 static uint64_t peak_rss_bytes(void)
@@ -285,11 +336,20 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
     const struct workload *w = opts->workload;
     memset(&run_info, 0, sizeof run_info);
     run_info.start_time = time(NULL);
+    plan_placement(opts);
     prepare_directory(opts, run_info.start_time);
     fill_run_info(opts, argc, argv);
 
     platform_set_fatal_handler(run_fatal_handler);
     run_info.start_ns = platform_now_ns();
+    /* Before the heap (its semispaces are bound under --pin numa) and every thread. */
+    char placement_error[256];
+    if (placement_activate(placement, placement_error, sizeof placement_error) != 0) {
+        int status = fail_run("--pin %s: %s", placement_policy_name(opts->pin), placement_error);
+        platform_set_fatal_handler(NULL);
+        release_placement();
+        return status;
+    }
     struct telemetry *telemetry = telemetry_create(run_info.start_ns);
     struct heap_config config = {
         .young_size_bytes = (size_t)opts->young_size_bytes,
@@ -342,6 +402,7 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
         heap_destroy(heap);
         telemetry_destroy(telemetry);
         platform_set_fatal_handler(NULL);
+        release_placement();
         return status;
     }
 
@@ -373,5 +434,6 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
     }
     platform_set_fatal_handler(NULL);
     telemetry_destroy(telemetry);
+    release_placement();
     return status;
 }
