@@ -13,8 +13,7 @@ extern const struct workload workload_remset_stress;
 extern const struct workload workload_unbalanced;
 
 static const struct workload *const all_workloads[] = {
-    &workload_gcbench,    &workload_binary_trees, &workload_remset_stress,
-    &workload_unbalanced, NULL,
+    &workload_gcbench, &workload_binary_trees, &workload_remset_stress, &workload_unbalanced, NULL,
 };
 
 const struct workload *const *workload_list(void) { return all_workloads; }
