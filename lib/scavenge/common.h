@@ -41,4 +41,66 @@ void remset_work_finish(struct remset_work *work);
 
 void scavenge_poison_from_space(struct new_space *ns);
 
+/*
+ * The slot visitors of a scavenger, defined once for both strategies and instantiated
+ * by each with its own context type (which has a `struct weak_slots weak` member) and
+ * its own evacuate(ctx, object) -> copy, so that they inline into the copying loop:
+ *   scavenge_slot(ctx, host_page, slot)  updates a root (host_page NULL) or a field of a
+ *       live object; an old host whose field now points young records it;
+ *   scan_object(ctx, object)             scavenge_slot on every tagged field;
+ *   visit_remembered(slot, ctx)          a remembered-set slot (remset_visit_item):
+ *       SLOT_KEEP while it points into the young generation.
+ */
+#define SCAVENGE_DEFINE_VISITORS(ctx_type, evacuate_fn)                                            \
+    static inline void scavenge_slot(ctx_type *c, struct page *host_page, value_t *slot)           \
+    {                                                                                              \
+        value_t v = *slot;                                                                         \
+        if (!value_is_ref(v))                                                                      \
+            return;                                                                                \
+        struct object *target = value_to_object(v);                                                \
+        if (!(page_flags(page_of(target)) & PAGE_IN_FROM))                                         \
+            return;                                                                                \
+        if (value_is_weak(v)) {                                                                    \
+            weak_slots_push(&c->weak, host_page, slot);                                            \
+            return;                                                                                \
+        }                                                                                          \
+        struct object *copy = evacuate_fn(c, target);                                              \
+        *slot = value_from_object(copy);                                                           \
+        if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))        \
+            remset_record_gc(host_page, slot);                                                     \
+    }                                                                                              \
+                                                                                                   \
+    static void scan_object(ctx_type *c, struct object *o)                                         \
+    {                                                                                              \
+        size_t start, end;                                                                         \
+        object_tagged_range(o, object_map(o), &start, &end);                                       \
+        struct page *host_page = page_of(o);                                                       \
+        value_t *slots = object_slots(o);                                                          \
+        /* Start fetching a few referents before copying any: they are rarely adjacent. */         \
+        size_t ahead = end - start < 8 ? end : start + 8;                                          \
+        for (size_t i = start; i < ahead; i++)                                                     \
+            if (slots[i] & 1)                                                                      \
+                __builtin_prefetch((void *)value_address(slots[i]));                               \
+        for (size_t i = start; i < end; i++)                                                       \
+            scavenge_slot(c, host_page, &slots[i]);                                                \
+    }                                                                                              \
+                                                                                                   \
+    static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)                    \
+    {                                                                                              \
+        ctx_type *c = ctx;                                                                         \
+        value_t v = *slot;                                                                         \
+        if (!value_is_ref(v))                                                                      \
+            return SLOT_REMOVE;                                                                    \
+        struct object *target = value_to_object(v);                                                \
+        if (!object_in_from_space(target))                                                         \
+            return object_in_young(target) ? SLOT_KEEP : SLOT_REMOVE;                              \
+        if (value_is_weak(v)) {                                                                    \
+            weak_slots_push(&c->weak, NULL, slot); /* stays recorded: it may still point young */  \
+            return SLOT_KEEP;                                                                      \
+        }                                                                                          \
+        struct object *copy = evacuate_fn(c, target);                                              \
+        *slot = value_from_object(copy);                                                           \
+        return object_in_young(copy) ? SLOT_KEEP : SLOT_REMOVE;                                    \
+    }
+
 #endif

@@ -182,56 +182,7 @@ static struct object *evacuate(struct task *t, struct object *o)
     return copy;
 }
 
-static inline void scavenge_slot(struct task *t, struct page *host_page, value_t *slot)
-{
-    value_t v = *slot;
-    if (!value_is_ref(v))
-        return;
-    struct object *target = value_to_object(v);
-    if (!(page_flags(page_of(target)) & PAGE_IN_FROM))
-        return;
-    if (value_is_weak(v)) {
-        weak_slots_push(&t->weak, host_page, slot);
-        return;
-    }
-    struct object *copy = evacuate(t, target);
-    *slot = value_from_object(copy);
-    if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
-        remset_record_gc(host_page, slot);
-}
-
-static void scan_object(struct task *t, struct object *o)
-{
-    size_t start, end;
-    object_tagged_range(o, object_map(o), &start, &end);
-    struct page *host_page = page_of(o);
-    value_t *slots = object_slots(o);
-    /* Start fetching a few referents before copying any: they are rarely adjacent. */
-    size_t ahead = end - start < 8 ? end : start + 8;
-    for (size_t i = start; i < ahead; i++)
-        if (slots[i] & 1)
-            __builtin_prefetch((void *)value_address(slots[i]));
-    for (size_t i = start; i < end; i++)
-        scavenge_slot(t, host_page, &slots[i]);
-}
-
-static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
-{
-    struct task *t = ctx;
-    value_t v = *slot;
-    if (!value_is_ref(v))
-        return SLOT_REMOVE;
-    struct object *target = value_to_object(v);
-    if (!object_in_from_space(target))
-        return object_in_young(target) ? SLOT_KEEP : SLOT_REMOVE;
-    if (value_is_weak(v)) {
-        weak_slots_push(&t->weak, NULL, slot);
-        return SLOT_KEEP;
-    }
-    struct object *copy = evacuate(t, target);
-    *slot = value_from_object(copy);
-    return object_in_young(copy) ? SLOT_KEEP : SLOT_REMOVE;
-}
+SCAVENGE_DEFINE_VISITORS(struct task, evacuate)
 
 /* Work items are dealt out dynamically (an atomic cursor) with stealing on, or
  * statically (every task_count-th, from index) with it off. */

@@ -116,58 +116,9 @@ static struct object *evacuate(struct scavenger *s, struct object *o)
     return copy;
 }
 
-/* Updates one slot of a live object (or a root) that may point into from-space. */
-static inline void scavenge_slot(struct scavenger *s, struct page *host_page, value_t *slot)
-{
-    value_t v = *slot;
-    if (!value_is_ref(v))
-        return;
-    struct object *target = value_to_object(v);
-    if (!(page_flags(page_of(target)) & PAGE_IN_FROM))
-        return;
-    if (value_is_weak(v)) {
-        weak_slots_push(&s->weak, host_page, slot);
-        return;
-    }
-    struct object *copy = evacuate(s, target);
-    *slot = value_from_object(copy);
-    if (host_page && !(page_flags(host_page) & PAGE_IN_YOUNG) && object_in_young(copy))
-        remset_record_gc(host_page, slot);
-}
-
-static void scan_object(struct scavenger *s, struct object *o)
-{
-    size_t start, end;
-    object_tagged_range(o, object_map(o), &start, &end);
-    struct page *host_page = page_of(o);
-    value_t *slots = object_slots(o);
-    /* Start fetching a few referents before copying any: they are rarely adjacent. */
-    size_t ahead = end - start < 8 ? end : start + 8;
-    for (size_t i = start; i < ahead; i++)
-        if (slots[i] & 1)
-            __builtin_prefetch((void *)value_address(slots[i]));
-    for (size_t i = start; i < end; i++)
-        scavenge_slot(s, host_page, &slots[i]);
-}
+SCAVENGE_DEFINE_VISITORS(struct scavenger, evacuate)
 
 static void visit_root(value_t *slot, void *ctx) { scavenge_slot(ctx, NULL, slot); }
-
-static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)
-{
-    struct scavenger *s = ctx;
-    value_t v = *slot;
-    if (!value_is_ref(v))
-        return SLOT_REMOVE;
-    if (!object_in_from_space(value_to_object(v)))
-        return object_in_young(value_to_object(v)) ? SLOT_KEEP : SLOT_REMOVE;
-    if (value_is_weak(v)) {
-        weak_slots_push(&s->weak, NULL, slot); /* stays recorded: it may still point young */
-        return SLOT_KEEP;
-    }
-    struct object *copy = evacuate(s, value_to_object(v));
-    *slot = value_from_object(copy);
-    return object_in_young(copy) ? SLOT_KEEP : SLOT_REMOVE;
-}
 
 /* Cheney's loop: scan to-space behind the allocation pointer, and the promoted
  * objects, until neither has work. */
