@@ -1,28 +1,53 @@
 /*
  * The GC worker pool: persistent threads, blocked on a condition variable between jobs,
  * woken one by one for the tasks a job needs (a fork-join pool in the style of
- * HotSpot's WorkGang, without spinning).
+ * HotSpot's WorkGang, without spinning). The same threads also run background jobs
+ * beside the caller (the concurrent marker or sweeper while the mutators run), joined
+ * before a pause uses the pool for a fork-join job.
+ *
+ * States. The pool is IDLE, inside a FORK_JOIN job (worker_pool_run) or holds a
+ * BACKGROUND job (from worker_pool_start to worker_pool_join). Only the caller moves it:
+ * out of IDLE by a compare-and-swap (run, start; any other state found is the fatal error
+ * of a nested or concurrent call, or of a run or start before the background job is
+ * joined), back to IDLE by a store once every task of the job has finished (the end of
+ * run, join). So at most one job, of either kind, is posted at a time.
  *
  * Protocol. Each worker w >= 1 owns a mutex, a condition variable and posted_job, the
- * number of jobs posted to it; it remembers taken_job, the number it has taken. The caller
- * of worker_pool_run writes the job (fn, arg, remaining = tasks-1) into the pool, then for
- * w in 1 .. tasks-1 increments w's posted_job under w's mutex and signals w. A worker
- * sleeps while posted_job == taken_job; when they differ it takes the job (taken_job =
- * posted_job), runs fn(w, arg), and decrements remaining under done_mutex, signalling
- * done_cond when it reaches 0. The caller runs fn(0, arg) itself, then waits on done_cond
- * until remaining == 0. Workers tasks .. size-1 are never signalled and sleep on.
+ * number of jobs posted to it; it remembers taken_job, the number it has taken. Posting a
+ * job on workers first .. first+count-1 writes it (fn, arg, remaining = count) into the
+ * pool, then for each of those w increments w's posted_job under w's mutex and signals
+ * w. A worker sleeps while posted_job == taken_job; when they differ it takes the job
+ * (taken_job = posted_job), runs fn(w, arg), and decrements remaining under done_mutex,
+ * signalling done_cond when it reaches 0. Waiting for a job is waiting on done_cond until
+ * remaining == 0. worker_pool_run posts on workers 1 .. tasks-1, runs fn(0, arg) itself
+ * and waits; worker_pool_start posts on workers first .. first+count-1 and returns, and
+ * worker_pool_join waits. Workers outside the job are never signalled and sleep on.
  *
- * Invariant: between jobs, every worker w >= 1 has posted_job == taken_job and remaining
- * is 0; during a job, posted_job == taken_job + 1 exactly for the workers 1 .. tasks-1 that
- * have not yet taken it, and remaining counts those that have not finished it. Because
- * posted_job only changes under the worker's mutex and the worker tests it under that
- * mutex before waiting, no wake-up is lost (a signal sent before the worker waits finds
- * the predicate already true). Ordering comes from the locks: the caller's writes, the
- * job included, happen before its unlock of w's mutex, which happens before w reads the
- * job; a worker's writes happen before its unlock of done_mutex, which happens before the
- * caller sees remaining == 0. A worker reads the job only between taking it and its
- * decrement, so the caller may overwrite it for the next job once remaining == 0.
- * Shutdown sets a flag under each worker's mutex and signals it the same way.
+ * Invariant: in IDLE every worker w >= 1 has posted_job == taken_job and remaining is 0;
+ * in FORK_JOIN or BACKGROUND, posted_job == taken_job + 1 exactly for the workers of the
+ * job that have not yet taken it, and remaining counts those that have not finished it.
+ * The state goes back to IDLE only after remaining == 0 was seen under done_mutex, and a
+ * job is posted only from IDLE, so posted_job never runs two ahead of taken_job (a worker
+ * never folds two posts into one task) and the job in the pool is never overwritten
+ * while a worker may read it (a worker reads it only between taking it and its
+ * decrement). No wake-up is lost: posted_job only changes under the worker's mutex and
+ * the worker tests it under that mutex before waiting, so a signal sent before the
+ * worker waits finds the predicate already true; in the same way remaining only changes
+ * under done_mutex and the caller tests it under done_mutex before waiting, so a join
+ * after the tasks have all returned finds remaining == 0 and does not wait, and one
+ * that waits is woken by the last decrement.
+ *
+ * Ordering comes from the locks. Start (and run): the caller's writes, the job
+ * included, happen before its unlock of w's mutex, which happens before w locks it and
+ * reads the job, hence before fn(w). Join (and the end of run): a worker's writes, fn's
+ * and its statistics, happen before its unlock of done_mutex, which happens before the
+ * caller's lock that sees remaining == 0, hence before join returns. Between start and
+ * join the pool gives no edge: a caller's write after start reaches the tasks only
+ * through the job's own synchronization (an atomic stop flag, say). The state's
+ * compare-and-swap (acquire) and store (release) order the end of one job before the
+ * posting of the next even when another thread is the caller next time. Shutdown sets a
+ * flag under each worker's mutex and signals it the same way; destroy needs IDLE, so no
+ * worker is inside a task.
  *
  * Placement: each worker w >= 1 takes the slot "GC worker w" of the active placement
  * (platform/placement.h) as it starts, before it reports for duty, so a pool created
@@ -54,9 +79,15 @@ struct worker_pool_worker {
     struct platform_thread thread;
 };
 
+enum worker_pool_state {
+    WORKER_POOL_IDLE,
+    WORKER_POOL_FORK_JOIN,  /* inside worker_pool_run */
+    WORKER_POOL_BACKGROUND, /* from worker_pool_start to worker_pool_join */
+};
+
 struct worker_pool {
     uint32_t size;
-    atomic_bool running; /* catches nested or concurrent worker_pool_run calls */
+    atomic_uint state; /* enum worker_pool_state; catches nested or concurrent calls */
 
     /* The current job: written by the caller before posting, read by workers after. */
     void (*fn)(uint32_t worker, void *arg);
@@ -106,6 +137,29 @@ static void worker_pool_post(struct worker_pool_worker *w, bool shutdown)
     pthread_cond_signal(&w->wake);
 }
 
+/* The caller writes the job, then posts it on workers first .. first+count-1. */
+static void worker_pool_post_job(struct worker_pool *pool, uint32_t first, uint32_t count,
+                                 void (*fn)(uint32_t worker, void *arg), void *arg, uint64_t now_ns)
+{
+    pool->fn = fn;
+    pool->arg = arg;
+    pool->posted_ns = now_ns;
+    pool->remaining = count;
+    for (uint32_t i = first; i < first + count; i++)
+        worker_pool_post(&pool->workers[i], false);
+}
+
+/* IDLE -> to, or a fatal error that names the call and the job in its way. */
+static void worker_pool_enter(struct worker_pool *pool, enum worker_pool_state to, const char *call)
+{
+    unsigned found = WORKER_POOL_IDLE;
+    if (atomic_compare_exchange_strong(&pool->state, &found, (unsigned)to))
+        return;
+    if (found == WORKER_POOL_BACKGROUND)
+        platform_fatal("worker pool: %s while a background job runs (join it first)", call);
+    platform_fatal("worker pool: %s during worker_pool_run (not reentrant)", call);
+}
+
 static void *worker_pool_main(void *arg)
 {
     struct worker_pool_worker *w = arg;
@@ -148,7 +202,7 @@ struct worker_pool *worker_pool_create(uint32_t threads, const char *name_prefix
         platform_fatal("worker pool: needs at least one thread");
     struct worker_pool *pool = platform_calloc(1, sizeof *pool);
     pool->size = threads;
-    atomic_init(&pool->running, false);
+    atomic_init(&pool->state, WORKER_POOL_IDLE);
     pthread_mutex_init(&pool->done_mutex, NULL);
     pthread_cond_init(&pool->done_cond, NULL);
 
@@ -181,7 +235,10 @@ void worker_pool_destroy(struct worker_pool *pool)
 {
     if (!pool)
         return;
-    if (atomic_load(&pool->running))
+    unsigned state = atomic_load(&pool->state);
+    if (state == WORKER_POOL_BACKGROUND)
+        platform_fatal("worker pool: destroyed while a background job runs (join it first)");
+    if (state != WORKER_POOL_IDLE)
         platform_fatal("worker pool: destroyed while a job runs");
     for (uint32_t i = 1; i < pool->size; i++)
         worker_pool_post(&pool->workers[i], true);
@@ -204,19 +261,11 @@ void worker_pool_run(struct worker_pool *pool, uint32_t tasks,
 {
     if (tasks == 0 || tasks > pool->size)
         platform_fatal("worker pool: %u tasks on a pool of %u workers", tasks, pool->size);
-    if (atomic_exchange(&pool->running, true))
-        platform_fatal("worker pool: worker_pool_run is not reentrant");
+    worker_pool_enter(pool, WORKER_POOL_FORK_JOIN, "worker_pool_run");
     pool->workers[0].thread_id = platform_thread_id();
 
-    uint64_t start_ns = platform_now_ns();
-    if (tasks > 1) {
-        pool->fn = fn;
-        pool->arg = arg;
-        pool->posted_ns = start_ns;
-        pool->remaining = tasks - 1;
-        for (uint32_t i = 1; i < tasks; i++)
-            worker_pool_post(&pool->workers[i], false);
-    }
+    if (tasks > 1)
+        worker_pool_post_job(pool, 1, tasks - 1, fn, arg, platform_now_ns());
 
     struct worker_pool_stats *own = &pool->workers[0].stats;
     uint64_t fn_start_ns = platform_now_ns();
@@ -229,7 +278,36 @@ void worker_pool_run(struct worker_pool *pool, uint32_t tasks,
         worker_pool_wait_done(pool);
         own->idle_wait_ns += platform_now_ns() - fn_end_ns;
     }
-    atomic_store(&pool->running, false);
+    atomic_store(&pool->state, WORKER_POOL_IDLE);
+}
+
+void worker_pool_start(struct worker_pool *pool, uint32_t first, uint32_t count,
+                       void (*fn)(uint32_t worker, void *arg), void *arg)
+{
+    if (pool->size < 2)
+        platform_fatal("worker pool: a background job runs on workers 1.., and a pool of 1 "
+                       "worker has only the caller (worker 0)");
+    if (first == 0 || count == 0 || (uint64_t)first + count > pool->size)
+        platform_fatal("worker pool: a background job of %u tasks from worker %u on a pool of "
+                       "%u workers (needs first >= 1, count >= 1, first+count <= %u)",
+                       count, first, pool->size, pool->size);
+    worker_pool_enter(pool, WORKER_POOL_BACKGROUND, "worker_pool_start");
+    worker_pool_post_job(pool, first, count, fn, arg, platform_now_ns());
+}
+
+void worker_pool_join(struct worker_pool *pool)
+{
+    if (atomic_load(&pool->state) != WORKER_POOL_BACKGROUND)
+        return;
+    uint64_t wait_start_ns = platform_now_ns();
+    worker_pool_wait_done(pool);
+    pool->workers[0].stats.idle_wait_ns += platform_now_ns() - wait_start_ns;
+    atomic_store(&pool->state, WORKER_POOL_IDLE);
+}
+
+bool worker_pool_background_active(const struct worker_pool *pool)
+{
+    return atomic_load(&pool->state) == WORKER_POOL_BACKGROUND;
 }
 
 int worker_pool_thread_id(const struct worker_pool *pool, uint32_t worker)

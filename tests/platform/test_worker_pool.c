@@ -4,9 +4,15 @@
  * back-to-back jobs sharing a counter; the caller's writes reach the tasks and the tasks'
  * writes reach the caller (plain, non-atomic data, so ThreadSanitizer checks the
  * ordering); idle workers use no CPU; destroy joins every thread; thread ids and names.
+ * Background jobs (worker_pool_start/join): tasks run beside a caller that keeps working,
+ * see its writes, and their writes reach it after join; a job that loops until a flag is
+ * set, its time counted in busy_ns; thousands of start/join cycles alternating with
+ * fork-join jobs on one pool, every task once per job; join with nothing running is a
+ * no-op; and the misuses that are fatal errors (a pool of 1, a bad range, a second
+ * background job, a run or a destroy before join), each in a child process.
  *
  * Tasks never call cmocka: they record what they saw in per-worker slots or atomics that
- * the test's thread asserts on after worker_pool_run returns.
+ * the test's thread asserts on after worker_pool_run or worker_pool_join returns.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,9 +24,12 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "platform/platform.h"
 #include "platform/worker_pool.h"
@@ -198,9 +207,23 @@ static int settled_thread_count(int expected)
     return n;
 }
 
+/* The count once threads joined by an earlier test have left /proc: the same for 20 ms. */
+static int quiet_thread_count(void)
+{
+    int n = count_threads();
+    for (int i = 0, same = 0; i < 2000 && same < 20; i++) {
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 1000 * 1000};
+        nanosleep(&pause, NULL);
+        int now = count_threads();
+        same = now == n ? same + 1 : 0;
+        n = now;
+    }
+    return n;
+}
+
 static void test_destroy_joins(void **state)
 {
-    int before = count_threads();
+    int before = quiet_thread_count();
     for (uint32_t size = 1; size <= MAX_WORKERS; size++) {
         struct worker_pool *pool = worker_pool_create(size, "tpool-");
         assert_int_equal(settled_thread_count(before + (int)size - 1), before + (int)size - 1);
@@ -229,6 +252,292 @@ static void test_thread_ids_distinct(void **state)
     worker_pool_destroy(pool);
 }
 
+static void sleep_us(long us)
+{
+    struct timespec pause = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
+    while (nanosleep(&pause, &pause) != 0)
+        ;
+}
+
+struct beside_job {
+    uint64_t generation;                         /* written by the caller before start */
+    uint64_t input[MAX_WORKERS * STRIPE_WORDS];  /* written by the caller before start */
+    uint64_t output[MAX_WORKERS * STRIPE_WORDS]; /* stripe w by task w, stripe 0 by caller */
+    uint32_t runs[MAX_WORKERS];                  /* each slot written only by its task */
+    atomic_uint finished;
+};
+
+static void beside_stripe(struct beside_job *job, uint32_t stripe)
+{
+    for (uint32_t i = stripe * STRIPE_WORDS; i < (stripe + 1) * STRIPE_WORDS; i++)
+        job->output[i] = job->input[i] * 5 + job->generation;
+}
+
+static void beside_task(uint32_t worker, void *arg)
+{
+    struct beside_job *job = arg;
+    job->runs[worker]++;
+    beside_stripe(job, worker);
+    atomic_fetch_add_explicit(&job->finished, 1, memory_order_relaxed);
+}
+
+/* The caller writes the input, starts tasks on workers 1..3, computes stripe 0 itself
+ * while they run, waits (outside the pool) until they have all returned, then joins. */
+static void test_background_beside_caller(void **state)
+{
+    enum { SIZE = 4, ROUNDS = 100 };
+    struct worker_pool *pool = worker_pool_create(SIZE, "tpool-");
+    struct beside_job *job = platform_calloc(1, sizeof *job);
+    for (uint64_t g = 1; g <= ROUNDS; g++) {
+        job->generation = g;
+        memset(job->runs, 0, sizeof job->runs);
+        atomic_store_explicit(&job->finished, 0, memory_order_relaxed);
+        for (uint32_t i = 0; i < SIZE * STRIPE_WORDS; i++)
+            job->input[i] = i ^ (g << 24);
+        assert_false(worker_pool_background_active(pool));
+        worker_pool_start(pool, 1, SIZE - 1, beside_task, job);
+        assert_true(worker_pool_background_active(pool));
+        beside_stripe(job, 0);
+        if (g % 2 == 0) /* half the rounds, join only after every task has returned */
+            while (atomic_load_explicit(&job->finished, memory_order_relaxed) != SIZE - 1)
+                sleep_us(50);
+        worker_pool_join(pool);
+        assert_false(worker_pool_background_active(pool));
+        assert_int_equal(job->runs[0], 0);
+        for (uint32_t w = 1; w < SIZE; w++)
+            assert_int_equal(job->runs[w], 1);
+        for (uint32_t i = 0; i < SIZE * STRIPE_WORDS; i++)
+            assert_int_equal(job->output[i], (i ^ (g << 24)) * 5 + g);
+    }
+    platform_free(job);
+    worker_pool_destroy(pool);
+}
+
+struct until_flag_job {
+    atomic_bool stop; /* set by the caller */
+    atomic_uint started;
+    uint64_t iterations[MAX_WORKERS]; /* each slot written only by its task */
+};
+
+static void until_flag_task(uint32_t worker, void *arg)
+{
+    struct until_flag_job *job = arg;
+    atomic_fetch_add(&job->started, 1);
+    while (!atomic_load_explicit(&job->stop, memory_order_acquire)) {
+        job->iterations[worker]++;
+        sleep_us(100);
+    }
+}
+
+/* Tasks that return only when the caller says so: start returns while they run, and
+ * their time counts in busy_ns and their job in jobs_count. */
+static void test_background_until_flag(void **state)
+{
+    enum { SIZE = 3, ROUNDS = 5, HOLD_US = 20000 };
+    struct worker_pool *pool = worker_pool_create(SIZE, "tpool-");
+    for (int round = 0; round < ROUNDS; round++) {
+        struct worker_pool_stats before[SIZE], after[SIZE];
+        for (uint32_t w = 0; w < SIZE; w++)
+            worker_pool_get_stats(pool, w, &before[w]);
+        struct until_flag_job job;
+        memset(&job, 0, sizeof job);
+        atomic_init(&job.stop, false);
+        atomic_init(&job.started, 0);
+
+        worker_pool_start(pool, 1, SIZE - 1, until_flag_task, &job);
+        for (int i = 0; i < 100000 && atomic_load(&job.started) != SIZE - 1; i++)
+            sleep_us(100);
+        assert_int_equal(atomic_load(&job.started), SIZE - 1);
+        assert_true(worker_pool_background_active(pool));
+        sleep_us(HOLD_US);
+        atomic_store_explicit(&job.stop, true, memory_order_release);
+        worker_pool_join(pool);
+        assert_false(worker_pool_background_active(pool));
+
+        assert_int_equal(job.iterations[0], 0);
+        for (uint32_t w = 0; w < SIZE; w++) {
+            worker_pool_get_stats(pool, w, &after[w]);
+            if (w == 0) {
+                assert_int_equal(after[w].jobs_count, before[w].jobs_count);
+                assert_int_equal(after[w].busy_ns, before[w].busy_ns);
+                continue;
+            }
+            assert_true(job.iterations[w] >= 1);
+            assert_int_equal(after[w].jobs_count, before[w].jobs_count + 1);
+            assert_true(after[w].busy_ns - before[w].busy_ns >= (uint64_t)HOLD_US * 1000);
+        }
+    }
+    worker_pool_destroy(pool);
+}
+
+static void assert_ran_once_on(const struct worker_pool *pool, const struct once_job *job,
+                               uint32_t first, uint32_t end)
+{
+    for (uint32_t w = 0; w < MAX_WORKERS; w++)
+        assert_int_equal(job->runs[w], w >= first && w < end ? 1 : 0);
+    for (uint32_t w = first; w < end; w++)
+        assert_int_equal(job->thread_ids[w], worker_pool_thread_id(pool, w));
+}
+
+/* Background jobs over every range of workers, each followed by a fork-join job of every
+ * size, on one pool: every task runs exactly once per job, and jobs_count adds up. */
+static void test_background_alternating_with_run(void **state)
+{
+    enum { SIZE = 4, CYCLES = 2000 };
+    struct worker_pool *pool = worker_pool_create(SIZE, "tpool-");
+    uint64_t expected_jobs[SIZE] = {0};
+    uint64_t start_ns = platform_now_ns();
+    for (uint32_t c = 0; c < CYCLES; c++) {
+        uint32_t first = 1 + c % (SIZE - 1);
+        uint32_t count = 1 + c / (SIZE - 1) % (SIZE - first);
+        struct once_job background, fork_join;
+        memset(&background, 0, sizeof background);
+        memset(&fork_join, 0, sizeof fork_join);
+
+        worker_pool_start(pool, first, count, once_task, &background);
+        if (c % 3 == 0)
+            assert_true(worker_pool_background_active(pool));
+        worker_pool_join(pool);
+        assert_false(worker_pool_background_active(pool));
+        assert_ran_once_on(pool, &background, first, first + count);
+        for (uint32_t w = first; w < first + count; w++)
+            expected_jobs[w]++;
+
+        uint32_t tasks = c % SIZE + 1;
+        worker_pool_run(pool, tasks, once_task, &fork_join);
+        assert_ran_once_on(pool, &fork_join, 0, tasks);
+        for (uint32_t w = 0; w < tasks; w++)
+            expected_jobs[w]++;
+    }
+    uint64_t elapsed_ns = platform_now_ns() - start_ns;
+    print_message("%d start/join + run cycles in %.1f ms (%.1f us per cycle)\n", CYCLES,
+                  elapsed_ns / 1e6, elapsed_ns / 1e3 / CYCLES);
+    for (uint32_t w = 0; w < SIZE; w++) {
+        struct worker_pool_stats stats;
+        worker_pool_get_stats(pool, w, &stats);
+        assert_int_equal(stats.jobs_count, expected_jobs[w]);
+    }
+    worker_pool_destroy(pool);
+}
+
+static void test_join_without_job(void **state)
+{
+    struct worker_pool *one = worker_pool_create(1, "tpool-");
+    worker_pool_join(one);
+    assert_false(worker_pool_background_active(one));
+    worker_pool_run(one, 1, nop_task, NULL);
+    worker_pool_join(one);
+    worker_pool_destroy(one);
+
+    struct worker_pool *pool = worker_pool_create(4, "tpool-");
+    struct worker_pool_stats before, after;
+    worker_pool_get_stats(pool, 0, &before);
+    worker_pool_join(pool); /* fresh pool */
+    worker_pool_get_stats(pool, 0, &after);
+    assert_memory_equal(&before, &after, sizeof before);
+    assert_false(worker_pool_background_active(pool));
+
+    worker_pool_run(pool, 4, nop_task, NULL);
+    worker_pool_join(pool); /* after a fork-join job */
+    assert_false(worker_pool_background_active(pool));
+
+    worker_pool_start(pool, 1, 3, nop_task, NULL);
+    worker_pool_join(pool);
+    worker_pool_get_stats(pool, 0, &before);
+    worker_pool_join(pool); /* a second join */
+    worker_pool_get_stats(pool, 0, &after);
+    assert_memory_equal(&before, &after, sizeof before);
+    assert_false(worker_pool_background_active(pool));
+
+    struct once_job job;
+    memset(&job, 0, sizeof job);
+    worker_pool_run(pool, 4, once_task, &job); /* the pool still works */
+    assert_ran_once_on(pool, &job, 0, 4);
+    worker_pool_destroy(pool);
+}
+
+/* Fatal errors, each run in a child (the test process has no other thread when it forks):
+ * the child must exit with status 1 and a message on stderr that contains `message`. */
+static void expect_fatal(void (*body)(void), const char *message)
+{
+    FILE *err = tmpfile();
+    assert_non_null(err);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(fileno(err), STDERR_FILENO) < 0)
+            _exit(99);
+        body();
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    char text[1024] = {0};
+    rewind(err);
+    size_t n = fread(text, 1, sizeof text - 1, err);
+    text[n] = '\0';
+    fclose(err);
+    print_message("fatal as expected: %s", text);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_non_null(strstr(text, message));
+}
+
+static atomic_bool never_set;
+
+static void wait_forever_task(uint32_t worker, void *arg)
+{
+    while (!atomic_load(&never_set))
+        sleep_us(1000);
+}
+
+static void start_on_pool_of_one(void)
+{
+    worker_pool_start(worker_pool_create(1, "tpool-"), 1, 1, nop_task, NULL);
+}
+
+static void start_past_the_end(void)
+{
+    worker_pool_start(worker_pool_create(4, "tpool-"), 2, 3, nop_task, NULL);
+}
+
+static void start_on_worker_0(void)
+{
+    worker_pool_start(worker_pool_create(4, "tpool-"), 0, 2, nop_task, NULL);
+}
+
+static void start_twice(void)
+{
+    struct worker_pool *pool = worker_pool_create(3, "tpool-");
+    worker_pool_start(pool, 1, 1, wait_forever_task, NULL);
+    worker_pool_start(pool, 2, 1, nop_task, NULL);
+}
+
+static void run_before_join(void)
+{
+    struct worker_pool *pool = worker_pool_create(3, "tpool-");
+    worker_pool_start(pool, 1, 2, wait_forever_task, NULL);
+    worker_pool_run(pool, 1, nop_task, NULL);
+}
+
+static void destroy_before_join(void)
+{
+    struct worker_pool *pool = worker_pool_create(2, "tpool-");
+    worker_pool_start(pool, 1, 1, wait_forever_task, NULL);
+    worker_pool_destroy(pool);
+}
+
+static void test_background_misuse_fatal(void **state)
+{
+    expect_fatal(start_on_pool_of_one, "a pool of 1 worker has only the caller");
+    expect_fatal(start_past_the_end, "first+count <= 4");
+    expect_fatal(start_on_worker_0, "first >= 1");
+    expect_fatal(start_twice, "worker_pool_start while a background job runs");
+    expect_fatal(run_before_join, "worker_pool_run while a background job runs");
+    expect_fatal(destroy_before_join, "destroyed while a background job runs");
+}
+
 static void test_default_threads(void **state)
 {
     assert_int_equal(worker_pool_default_threads(), (uint32_t)platform_available_cores());
@@ -238,10 +547,18 @@ static void test_default_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_task_once), cmocka_unit_test(test_back_to_back_jobs),
-        cmocka_unit_test(test_writes_visible),  cmocka_unit_test(test_idle_workers_sleep),
-        cmocka_unit_test(test_destroy_joins),   cmocka_unit_test(test_thread_ids_distinct),
+        cmocka_unit_test(test_every_task_once),
+        cmocka_unit_test(test_back_to_back_jobs),
+        cmocka_unit_test(test_writes_visible),
+        cmocka_unit_test(test_idle_workers_sleep),
+        cmocka_unit_test(test_destroy_joins),
+        cmocka_unit_test(test_thread_ids_distinct),
         cmocka_unit_test(test_default_threads),
+        cmocka_unit_test(test_background_beside_caller),
+        cmocka_unit_test(test_background_until_flag),
+        cmocka_unit_test(test_background_alternating_with_run),
+        cmocka_unit_test(test_join_without_job),
+        cmocka_unit_test(test_background_misuse_fatal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
