@@ -35,6 +35,7 @@ static struct object *create_map(struct heap *heap, struct object *meta, enum in
     struct object *map = paged_space_allocate(&heap->old_space, MAP_SIZE_BYTES, true);
     if (!map)
         heap_fatal_oom(heap, "map allocation", MAP_SIZE_BYTES);
+    heap_allocated_outside_young(heap, map);
     init_map(heap, map, meta, type, instance_size, tagged_count);
     return map;
 }
@@ -193,6 +194,26 @@ static bool old_generation_over_limit(struct heap *heap)
     return heap_old_used_bytes(heap) > heap->old_limit_bytes;
 }
 
+/* While a marking cycle runs (old_gc=incremental|concurrent): the incremental step, and
+ * the request for the finalization pause once the markers have run out of work. Called
+ * at a poll, where objects may move. With check_start (allocation outside new space; the
+ * scavenges check after promoting), starts a cycle when the old generation has grown
+ * past marking_start_bytes. */
+static void marking_poll(struct mutator *m, size_t bytes, bool check_start)
+{
+    struct heap *heap = m->heap;
+    if (!atomic_load_explicit(&heap->marking_active, memory_order_relaxed)) {
+        if (check_start && heap->marking_start_bytes &&
+            heap_old_used_bytes(heap) > heap->marking_start_bytes)
+            collect(m, COLLECT_MARK_START, REASON_HEAP_LIMIT);
+        return;
+    }
+    if (heap->marking_step)
+        heap->marking_step(m, bytes);
+    if (atomic_load_explicit(&heap->marking_complete, memory_order_relaxed))
+        collect(m, COLLECT_MARK_FINALIZE, REASON_MARKING_COMPLETE);
+}
+
 /* Allocation outside the young generation: old, code or large space. Collects when the
  * old generation passes its growing limit; fails only when a full GC could not make
  * room within the hard limit. */
@@ -201,6 +222,7 @@ static struct object *allocate_outside_young(struct mutator *m, enum space_id sp
 {
     struct heap *heap = m->heap;
     mutator_poll(m);
+    marking_poll(m, size_bytes, true);
     if (old_generation_over_limit(heap))
         collect(m, COLLECT_FULL, REASON_HEAP_LIMIT);
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -212,6 +234,7 @@ static struct object *allocate_outside_young(struct mutator *m, enum space_id sp
                                      size_bytes, false);
         if (o) {
             count_allocation(m, size_bytes);
+            heap_allocated_outside_young(heap, o);
             return o;
         }
         if (attempt == 0)
@@ -227,6 +250,7 @@ struct object *heap_allocate_young_slow(struct mutator *m, size_t size_bytes)
     mutator_poll(m);
     if (size_bytes > HEAP_MAX_REGULAR_OBJECT_BYTES)
         return allocate_outside_young(m, SPACE_LARGE, size_bytes);
+    marking_poll(m, size_bytes > HEAP_LAB_BYTES ? size_bytes : HEAP_LAB_BYTES, false);
     bool stress = heap->config.gc_stress != 0;
     if (stress && ++m->stress_allocations % heap->config.gc_stress == 0) {
         uint64_t nth = m->stress_allocations / heap->config.gc_stress;

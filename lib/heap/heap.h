@@ -87,6 +87,8 @@ struct handle_scope {
 };
 
 struct store_buffer; /* lib/barrier */
+struct mark_local;   /* lib/barrier/marking_worklist.h */
+struct mark_pool;
 
 struct mutator {
     struct lab lab; /* young LAB; first for the fast path */
@@ -94,8 +96,14 @@ struct mutator {
     struct safepoint_thread safepoint;
     struct handles handles;
     struct store_buffer *store_buffer; /* owned by lib/barrier; NULL under slot-set */
-    uint64_t stress_allocations;       /* --gc-stress: allocations counted on the slow path */
-    uint64_t allocated_bytes;          /* bytes in LABs handed to this mutator */
+    /* Marking barrier (old_gc=incremental|concurrent): on while a marking cycle runs, set
+     * and cleared only inside pauses; grey objects go to marking_local. */
+    bool marking_barrier;
+    struct mark_local *marking_local;
+    uint64_t marking_barrier_count; /* objects greyed by this mutator's barrier */
+    size_t marking_step_debt_bytes; /* old_gc=incremental: allocated since its last step */
+    uint64_t stress_allocations;    /* --gc-stress: allocations counted on the slow path */
+    uint64_t allocated_bytes;       /* bytes in LABs handed to this mutator */
     uintptr_t lab_start;
     char name[32];
 };
@@ -121,7 +129,12 @@ struct root_provider {
 /* The collector installed by lib/gc. It is called by a mutator's allocation slow path
  * (a safepoint poll) and returns after the requested collection, or at once if another
  * thread collected meanwhile (epoch changed). */
-enum collect_request { COLLECT_SCAVENGE, COLLECT_FULL };
+enum collect_request {
+    COLLECT_SCAVENGE,
+    COLLECT_FULL,          /* a whole old-generation collection (or the end of the cycle) */
+    COLLECT_MARK_START,    /* incremental/concurrent: start a marking cycle */
+    COLLECT_MARK_FINALIZE, /* incremental/concurrent: finish the cycle under way */
+};
 typedef void (*heap_collect_fn)(struct heap *heap, struct mutator *m, enum collect_request what,
                                 enum gc_reason reason, uint64_t seen_epoch);
 
@@ -147,7 +160,16 @@ struct heap {
     _Atomic uint64_t gc_epoch; /* incremented by every collection */
     _Atomic bool gc_in_progress;
     heap_collect_fn collect;
-    void *gc; /* lib/gc's state */
+    void *gc;      /* lib/gc's state */
+    void *marking; /* lib/marking's state (incremental, concurrent) */
+
+    /* Marking (old_gc=incremental|concurrent; lib/marking). Set and cleared in pauses. */
+    _Atomic bool marking_active;   /* objects allocated outside new space are black */
+    _Atomic bool marking_complete; /* the markers ran out of work: finalization is due */
+    struct mark_pool *mark_pool;   /* grey objects (lib/barrier/marking_worklist.h) */
+    size_t marking_start_bytes;    /* old generation size that starts a cycle; 0: never */
+    /* old_gc=incremental: a bounded marking step on the mutator's allocation slow path. */
+    void (*marking_step)(struct mutator *m, size_t allocated_bytes);
 
     pthread_mutex_t roots_lock;
     struct root_provider *root_providers;
@@ -201,6 +223,14 @@ static inline struct object *heap_allocate(struct mutator *m, struct object *map
     }
     o->map_word = value_from_object(map);
     return o;
+}
+
+/* An object just allocated in old, code or large space: black while a marking cycle
+ * runs (the markers will not scan it; the barrier covers what is stored into it). */
+static inline void heap_allocated_outside_young(struct heap *heap, struct object *o)
+{
+    if (UNLIKELY(atomic_load_explicit(&heap->marking_active, memory_order_relaxed)))
+        page_mark_atomic(page_of(o), o);
 }
 
 /* Old space directly (pretenured); may collect; fatal on heap exhaustion. */

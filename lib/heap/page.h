@@ -105,6 +105,20 @@ static inline int page_mark(struct page *p, const struct object *o)
     p->mark_bits[i / 64] |= bit;
     return 1;
 }
+/* The same, for markers that run beside each other and beside the mutators. */
+static inline int page_mark_atomic(struct page *p, const struct object *o)
+{
+    size_t i = page_mark_index(p, o);
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    if (__atomic_load_n(&p->mark_bits[i / 64], __ATOMIC_RELAXED) & bit)
+        return 0;
+    return !(__atomic_fetch_or(&p->mark_bits[i / 64], bit, __ATOMIC_RELAXED) & bit);
+}
+static inline int page_is_marked_atomic(const struct page *p, const struct object *o)
+{
+    size_t i = page_mark_index(p, o);
+    return (__atomic_load_n(&p->mark_bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+}
 static inline void page_clear_marks(struct page *p)
 {
     memset(p->mark_bits, 0, sizeof p->mark_bits);

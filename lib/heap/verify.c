@@ -25,6 +25,7 @@ struct verifier {
     struct object **stack;
     size_t stack_count, stack_capacity;
     size_t problems;
+    bool check_marks; /* heap_verify_marking */
     char *report;
     size_t report_size, report_used;
 };
@@ -177,6 +178,9 @@ static void reach(struct verifier *v, struct chunk_entry *c, struct object *o)
     if (test_bit(c->reached, i))
         return;
     set_bit(c->reached, i);
+    if (v->check_marks && !(page_flags(c->page) & PAGE_IN_YOUNG) && !page_is_marked(c->page, o))
+        problem(v, "reachable %s object %p (type %d) is not marked", c->page->owner->name,
+                (void *)o, (int)object_type(o));
     if (v->stack_count == v->stack_capacity) {
         v->stack_capacity = v->stack_capacity ? v->stack_capacity * 2 : 4096;
         v->stack = platform_realloc(v->stack, v->stack_capacity * sizeof *v->stack);
@@ -218,9 +222,52 @@ static void check_object(struct verifier *v, struct object *o)
     }
 }
 
+/* Every marked old object's strong slots point to marked old objects or young ones. */
+static void check_black_to_white(struct verifier *v)
+{
+    for (size_t i = 0; i < v->chunk_count; i++) {
+        struct chunk_entry *c = &v->chunks[i];
+        struct page *p = c->page;
+        if (page_flags(p) & PAGE_IN_YOUNG)
+            continue;
+        uintptr_t limit = (page_flags(p) & PAGE_LARGE) ? p->alloc_top : p->area_end;
+        for_each_object_in(p->area_start, limit, o)
+        {
+            if (!page_is_marked(p, o))
+                continue;
+            size_t start, end;
+            object_tagged_range(o, object_map(o), &start, &end);
+            value_t *slots = object_slots(o);
+            for (size_t k = start; k < end; k++) {
+                value_t val = slots[k];
+                if (!value_is_strong(val))
+                    continue;
+                struct object *t = value_to_object(val);
+                struct page *tp = page_of(t);
+                if (!(page_flags(tp) & PAGE_IN_YOUNG) && !page_is_marked(tp, t))
+                    problem(v, "black object %p slot %zu points to white %p", (void *)o, k,
+                            (void *)t);
+            }
+        }
+    }
+}
+
+static size_t verify(struct heap *heap, char *report, size_t report_size, bool check_marks);
+
 size_t heap_verify(struct heap *heap, char *report, size_t report_size)
 {
-    struct verifier v = {.heap = heap, .report = report, .report_size = report_size};
+    return verify(heap, report, report_size, false);
+}
+
+size_t heap_verify_marking(struct heap *heap, char *report, size_t report_size)
+{
+    return verify(heap, report, report_size, true);
+}
+
+static size_t verify(struct heap *heap, char *report, size_t report_size, bool check_marks)
+{
+    struct verifier v = {
+        .heap = heap, .report = report, .report_size = report_size, .check_marks = check_marks};
     if (report_size)
         report[0] = '\0';
     walk_pages(&v);
@@ -228,9 +275,12 @@ size_t heap_verify(struct heap *heap, char *report, size_t report_size)
         for (size_t i = 0; i < heap->map_count; i++)
             visit_root((value_t[]){value_from_object(heap->maps[i])}, &v);
         heap_visit_strong_roots(heap, visit_root, &v);
-        heap_visit_weak_roots(heap, visit_root, &v);
+        if (!check_marks)
+            heap_visit_weak_roots(heap, visit_root, &v);
         while (v.stack_count > 0)
             check_object(&v, v.stack[--v.stack_count]);
+        if (check_marks)
+            check_black_to_white(&v);
     }
     for (size_t i = 0; i < v.chunk_count; i++) {
         platform_free(v.chunks[i].starts);

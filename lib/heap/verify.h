@@ -21,4 +21,10 @@
 /* Returns the number of problems found; the first few are described in report. */
 size_t heap_verify(struct heap *heap, char *report, size_t report_size);
 
+/* The marking invariant, at the end of a marking cycle (before weak processing and
+ * sweeping): every old object reachable from the strong roots (through young objects
+ * too) is marked, and no marked old object has a strong slot pointing to an unmarked
+ * old one. The checks of heap_verify come with it. */
+size_t heap_verify_marking(struct heap *heap, char *report, size_t report_size);
+
 #endif

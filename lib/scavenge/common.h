@@ -6,8 +6,20 @@
 #ifndef WALTZ_SCAVENGE_COMMON_H
 #define WALTZ_SCAVENGE_COMMON_H
 
+#include "barrier/marking_worklist.h"
 #include "barrier/remset.h"
 #include "heap/spaces.h"
+
+/* A scavenge during a marking cycle (old_gc=incremental|concurrent): each promoted
+ * object is black from birth like every object allocated outside new space, and grey
+ * as well, because its fields were written while it was young, where the marking
+ * barrier does not look. The markers scan it after the pause. Young objects are never
+ * marked, so the marking worklists hold nothing a scavenge moves. */
+static inline void scavenge_promoted_during_marking(struct mark_local *local, struct object *copy)
+{
+    if (page_mark_atomic(page_of(copy), copy))
+        mark_local_push(local, copy);
+}
 
 /* A weak slot seen during evacuation: decided after every strong path was followed. */
 struct weak_slot {

@@ -44,11 +44,13 @@ struct scavenger;
 struct task {
     struct scavenger *s;
     uint32_t index;
+    bool marking;
     struct worklist_deque deque;
     uint32_t local_count;
     struct object *local[LOCAL_CAPACITY];
     struct lab to_lab, old_lab;
     struct weak_slots weak;
+    struct mark_local mark_local; /* promoted objects during a marking cycle */
     uint64_t copied_bytes, promoted_bytes, objects, remembered_slots, roots, remset_items;
     uint64_t steals, idle_ns, start_ns, end_ns;
 } __attribute__((aligned(64)));
@@ -174,10 +176,13 @@ static struct object *evacuate(struct task *t, struct object *o)
         return object_forwardee_of(expected);
     }
     t->objects++;
-    if (promote)
+    if (promote) {
         t->promoted_bytes += size;
-    else
+        if (UNLIKELY(t->marking))
+            scavenge_promoted_during_marking(&t->mark_local, copy);
+    } else {
         t->copied_bytes += size;
+    }
     push_work(t, copy);
     return copy;
 }
@@ -300,6 +305,9 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         memset(&s.tasks[i], 0, sizeof s.tasks[i]);
         s.tasks[i].s = &s;
         s.tasks[i].index = i;
+        s.tasks[i].marking = atomic_load(&heap->marking_active);
+        if (s.tasks[i].marking)
+            mark_local_init(&s.tasks[i].mark_local, heap->mark_pool);
         worklist_deque_init(&s.tasks[i].deque, 10);
         s.deques[i] = &s.tasks[i].deque;
     }
@@ -348,6 +356,8 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         steals += t->steals;
         worklist_deque_destroy(&t->deque);
         weak_slots_free(&t->weak);
+        if (t->marking)
+            mark_local_destroy(&t->mark_local);
     }
     remset_work_finish(&s.remset);
     new_space_set_age_mark(s.ns);

@@ -28,6 +28,8 @@ struct scavenger {
     size_t promoted_count, promoted_capacity;
     struct weak_slots weak;
     uint64_t copied_bytes, promoted_bytes, objects;
+    bool marking; /* a marking cycle is under way: promoted objects are greyed */
+    struct mark_local mark_local;
 };
 
 const char *scavenge_strategy_name(void) { return "serial"; }
@@ -110,6 +112,8 @@ static struct object *evacuate(struct scavenger *s, struct object *o)
     if (promote) {
         s->promoted_bytes += size;
         push_promoted(s, copy);
+        if (UNLIKELY(s->marking))
+            scavenge_promoted_during_marking(&s->mark_local, copy);
     } else {
         s->copied_bytes += size;
     }
@@ -155,6 +159,9 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
 {
     struct pause_record *pause = tracer->pause;
     struct scavenger s = {.heap = heap, .ns = &heap->new_space};
+    s.marking = atomic_load(&heap->marking_active);
+    if (s.marking)
+        mark_local_init(&s.mark_local, heap->mark_pool);
     pause->young_before_bytes = heap_young_used_bytes(heap);
     new_space_flip(s.ns);
 
@@ -185,6 +192,8 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     pause->promoted_bytes = s.promoted_bytes;
     pause->remset_slots = remembered;
     pause->gc_threads = 1;
+    if (s.marking)
+        mark_local_destroy(&s.mark_local);
     platform_free(s.promoted);
     weak_slots_free(&s.weak);
 }

@@ -89,6 +89,7 @@ struct run_info {
     char command_line[1024];
     uint64_t seed;
     uint32_t mutators, gc_threads;
+    uint32_t gc_workers, marker_threads; /* the pool's threads; concurrent markers among them */
     char pinning[32]; /* summary.csv: "none", "numa", or "numa(planned)" when not applied */
     /* run.json "placement": the policy, the topology it was computed on, whether it was
      * applied, every thread's cpus and node, chunks bound per node. NULL: null. */

@@ -481,6 +481,8 @@ static void write_run_json(FILE *f, const struct write_context *c)
     put_json_u64(f, 2, "seed", info->seed, false);
     put_json_u64(f, 2, "mutators", info->mutators, false);
     put_json_u64(f, 2, "gc_threads", info->gc_threads, false);
+    put_json_u64(f, 2, "gc_workers", info->gc_workers, false);
+    put_json_u64(f, 2, "marker_threads", info->marker_threads, false);
     put_json_text(f, 2, "pinning", info->pinning, false);
     write_placement_json(f, info->placement);
     put_json_u64(f, 2, "young_size_bytes", info->young_size_bytes, false);

@@ -69,7 +69,7 @@ if "--applied" in args:
         for t in threads:
             check(t["bound"] is True, f"{t['role']} {t['index']} not bound")
             check(set(t["cpus"]) <= machine, f"{t['role']} {t['index']} on PUs {t['cpus']}")
-        check(len(threads) == run["mutators"] + run["gc_threads"] - 1, "slot count")
+        check(len(threads) == run["mutators"] + run["gc_workers"] - 1, "slot count")
     else:
         check(isinstance(p["reason"], str) and p["reason"], "not applied without a reason")
         check(all(t["bound"] is False for t in threads), "a planned slot is bound")

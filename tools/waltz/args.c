@@ -399,15 +399,23 @@ void args_print_run_help(FILE *out)
         fprintf(
             out,
             "  --gc-threads N     GC threads (default %d); this build's young_gc is %s, which\n"
-            "                     uses exactly 1: more needs a build with -Dyoung_gc=parallel\n",
-            CLI_DEFAULT_GC_THREADS, WALTZ_OPT_YOUNG_GC);
+            "                     uses exactly 1: more needs a build with -Dyoung_gc=parallel\n%s",
+            CLI_DEFAULT_GC_THREADS, WALTZ_OPT_YOUNG_GC,
+            strcmp(WALTZ_OPT_OLD_GC, "concurrent") == 0
+                ? "                     (old_gc=concurrent: one more thread marks beside the\n"
+                  "                     mutators)\n"
+                : "");
     else
         fprintf(out,
                 "  --gc-threads N     GC threads of the parallel scavenger, 1..%d (default: the\n"
-                "                     cores available, %u here); task 0 is the stopping thread\n"
+                "                     cores available, %u here); task 0 is the stopping thread\n%s"
                 "  --steal on|off     work stealing between GC threads (default on); off deals\n"
                 "                     roots and pages out statically (an ablation baseline)\n",
-                CLI_MAX_GC_THREADS, cli_default_gc_threads());
+                CLI_MAX_GC_THREADS, cli_default_gc_threads(),
+                strcmp(WALTZ_OPT_OLD_GC, "concurrent") == 0
+                    ? "                     old_gc=concurrent: N-1 of them (at least 1) also mark\n"
+                      "                     beside the mutators\n"
+                    : "");
     if (cli_numa_disabled())
         fprintf(out, "  --pin none         threads are not pinned: this build has numa=disabled\n"
                      "                     (compact, scatter and numa need -Dnuma=auto)\n");

@@ -238,6 +238,8 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
     run_info.seed = opts->seed;
     run_info.mutators = opts->mutators;
     run_info.gc_threads = opts->gc_threads;
+    run_info.gc_workers = gc_pool_workers(opts->gc_threads);
+    run_info.marker_threads = gc_marker_tasks(opts->gc_threads);
     snprintf(run_info.pinning, sizeof run_info.pinning, "%s", placement_summary(placement));
     run_info.placement = placement;
     run_info.young_size_bytes = opts->young_size_bytes;
@@ -273,7 +275,7 @@ static void plan_placement(const struct run_options *opts)
     struct placement_request request = {
         .policy = opts->pin,
         .mutators = opts->mutators ? opts->mutators : 1,
-        .gc_threads = opts->gc_threads ? opts->gc_threads : 1,
+        .gc_threads = gc_pool_workers(opts->gc_threads),
         .source = opts->topology_spec ? opts->topology_spec : "this machine",
         .this_machine = opts->topology_spec == NULL,
     };

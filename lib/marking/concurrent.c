@@ -1,0 +1,74 @@
+/*
+ * old_gc=concurrent: the marking of marker.c done by marker tasks on the GC worker pool,
+ * beside the mutators (after V8's concurrent marking, Orinoco 2018). The tasks run as a
+ * background job of the pool (worker_pool_start) on workers first_worker ..; each takes
+ * grey objects from its own segments and the shared pool, and publishes its segments
+ * when it stops. Every pause stops them first (they would race with a scavenge over
+ * the remembered set and with the verifier), and the end of the pause starts them again
+ * while the cycle has work. The last task to run out of work marks the cycle complete;
+ * the next mutator to reach its allocation slow path then asks for the finalization
+ * pause, which drains what the barriers greyed meanwhile.
+ */
+#include "marking/marker.h"
+
+#include "platform/worker_pool.h"
+#include "telemetry/telemetry.h"
+
+const char *marking_strategy_name(void) { return "concurrent"; }
+
+static void marker_task(uint32_t worker, void *arg)
+{
+    struct marking *mk = arg;
+    struct heap *heap = mk->heap;
+    uint64_t start_ns = platform_now_ns();
+    struct mark_local local;
+    mark_local_init(&local, &mk->pool);
+    struct marker w;
+    marker_init(&w, mk, &local);
+    bool done = marker_drain(&w, UINT64_MAX, &mk->interrupt);
+    uint64_t objects = w.objects;
+    marker_finish(&w);
+    mark_local_destroy(&local);
+    if (atomic_fetch_sub(&mk->markers_working, 1) == 1 && done && mark_pool_is_empty(&mk->pool))
+        atomic_store(&heap->marking_complete, true);
+    uint64_t duration_ns = platform_now_ns() - start_ns;
+    atomic_fetch_add(&mk->concurrent_ns, duration_ns);
+    if (heap->telemetry) {
+        int thread_id = platform_thread_id();
+        struct phase_record rec = {
+            .pause_id = TELEMETRY_NO_PAUSE,
+            .cycle_id = mk->cycle_id,
+            .phase = "mark_concurrent",
+            .worker = worker,
+            .start_ns = start_ns,
+            .duration_ns = duration_ns,
+            .items = objects,
+            .thread_id = thread_id,
+        };
+        telemetry_add_phase(heap->telemetry, &rec);
+        telemetry_trace_span(heap->telemetry, thread_id, "mark_concurrent", "marking", start_ns,
+                             duration_ns);
+    }
+}
+
+void marking_schedule_init(struct marking *mk) { mk->heap->marking_step = NULL; }
+
+void marking_schedule_resume(struct marking *mk)
+{
+    if (mk->background_running || mk->options.markers == 0)
+        return;
+    atomic_store(&mk->interrupt, false);
+    atomic_store(&mk->markers_working, mk->options.markers);
+    mk->background_running = true;
+    worker_pool_start(mk->options.pool, mk->options.first_worker, mk->options.markers, marker_task,
+                      mk);
+}
+
+void marking_schedule_pause(struct marking *mk)
+{
+    if (!mk->background_running)
+        return;
+    atomic_store(&mk->interrupt, true);
+    worker_pool_join(mk->options.pool);
+    mk->background_running = false;
+}
