@@ -15,6 +15,13 @@
 #                 barrier, gc, scavenge, telemetry) and the integration runs
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
 #                 integration)
+#   incremental-dijkstra, incremental-satb, concurrent-dijkstra, concurrent-satb
+#                 -Dold_gc=... -Dmarking_barrier=... with the parallel scavenger (the
+#                 serial one for incremental-satb): the collector suites (barrier, heap, gc,
+#                 marking, scavenge), cli and the integration runs, in which scavenges run
+#                 during marking cycles under --gc-stress
+#   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
+#                 parallel scavenger: platform, barrier, gc, marking, scavenge, integration
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [CONFIG ...]   (default: all of them)
@@ -23,7 +30,10 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
 
 configs=("$@")
-[ ${#configs[@]} -eq 0 ] && configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan asan-card-table tsan tsan-card-table numa-disabled)
+all_configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan
+    asan-card-table tsan tsan-card-table incremental-dijkstra incremental-satb concurrent-dijkstra
+    concurrent-satb tsan-concurrent numa-disabled)
+[ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 passed=0
 failed=0
 
@@ -74,13 +84,21 @@ for c in "${configs[@]}"; do
         -Db_sanitize=address,undefined -Db_lundef=false -Dyoung_gc=parallel \
         -Dremembered_set=card-table -- barrier heap gc scavenge integration ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
-        -Dyoung_gc=parallel -- platform safepoint barrier gc scavenge telemetry integration ;;
+        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration ;;
     tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dremembered_set=card-table \
         -- barrier gc scavenge integration ;;
+    incremental-dijkstra | concurrent-dijkstra | concurrent-satb)
+        run_config "$c" -Dbuildtype=debugoptimized -Dyoung_gc=parallel -Dold_gc="${c%-*}" \
+            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration ;;
+    incremental-satb) run_config incremental-satb -Dbuildtype=debugoptimized -Dold_gc=incremental \
+        -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration ;;
+    tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
+        -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent -Dmarking_barrier=satb \
+        -- platform barrier gc marking scavenge integration ;;
     numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
     *)
-        echo "waltz: error: unknown test configuration '$c' (store-buffer, slot-set, card-table, parallel, parallel-slot-set, parallel-card-table, asan, asan-card-table, tsan, tsan-card-table, numa-disabled)" >&2
+        echo "waltz: error: unknown test configuration '$c' (${all_configs[*]})" >&2
         exit 2
         ;;
     esac
