@@ -40,7 +40,7 @@ struct env {
     struct object *map; /* a struct with one tagged field */
 };
 
-static void env_open(struct env *e, bool verify)
+static __attribute__((unused)) void env_open(struct env *e, bool verify)
 {
     struct heap_config config = {.young_size_bytes = 1 * MiB,
                                  .heap_size_bytes = 64 * MiB,
@@ -52,14 +52,14 @@ static void env_open(struct env *e, bool verify)
     e->map = heap_create_struct_map(e->heap, 1, 1);
 }
 
-static void env_close(struct env *e)
+static __attribute__((unused)) void env_close(struct env *e)
 {
     gc_mutator_detach(&e->m);
     gc_destroy(e->gc);
     heap_destroy(e->heap);
 }
 
-static struct object *new_old(struct env *e, int64_t id)
+static __attribute__((unused)) struct object *new_old(struct env *e, int64_t id)
 {
     struct object *o = heap_allocate_old(&e->m, e->map, 3 * WORD_BYTES);
     object_set_raw(o, 1, VALUE_NULL);
