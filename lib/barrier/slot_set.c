@@ -76,20 +76,23 @@ void slot_set_remove_range(struct page *chunk, uintptr_t start, uintptr_t end)
         size_t b = i / SLOT_SET_BUCKET_SLOTS;
         size_t bucket_end = (b + 1) * SLOT_SET_BUCKET_SLOTS;
         size_t stop = last < bucket_end ? last : bucket_end;
-        uint32_t *bucket = set->buckets[b];
+        /* The concurrent sweeper removes dead ranges while mutators insert slots of live
+         * objects, possibly into the same bucket words: clear with atomic ANDs. A bucket
+         * wholly inside the range holds no live slot, so nobody inserts into it. */
+        uint32_t *bucket = __atomic_load_n(&set->buckets[b], __ATOMIC_ACQUIRE);
         if (!bucket) {
             i = stop;
             continue;
         }
         if (i % SLOT_SET_BUCKET_SLOTS == 0 && stop == bucket_end) {
-            set->buckets[b] = NULL;
+            __atomic_store_n(&set->buckets[b], NULL, __ATOMIC_RELEASE);
             platform_free(bucket);
             i = stop;
             continue;
         }
         for (; i < stop; i++) {
             size_t bit = i % SLOT_SET_BUCKET_SLOTS;
-            bucket[bit / 32] &= ~((uint32_t)1 << (bit % 32));
+            __atomic_fetch_and(&bucket[bit / 32], ~((uint32_t)1 << (bit % 32)), __ATOMIC_RELAXED);
         }
     }
 }

@@ -73,8 +73,20 @@ static void end_collection(struct gc *gc, struct pause_record *pause, enum cycle
     cycle->pauses = 1;
 }
 
+/* A finished marking cycle's record waits for its sweeping to end (swept_bytes). */
+static void publish_pending_cycle(struct gc *gc)
+{
+    uint64_t swept;
+    if (!MARKING_CYCLES || !gc->cycle_pending || !marking_swept_bytes(gc->heap, &swept))
+        return;
+    gc->pending_cycle.swept_bytes = swept;
+    if (gc->telemetry)
+        telemetry_add_cycle(gc->telemetry, &gc->pending_cycle);
+    gc->cycle_pending = false;
+}
+
 /* A marking cycle's record is kept from its start pause and published with its
- * finalization pause. */
+ * finalization pause, or once the sweeping that follows has finished. */
 static void publish(struct gc *gc, struct pause_record *pause, struct cycle_record *cycle)
 {
     if (pause->kind == PAUSE_MARK_START) {
@@ -95,10 +107,11 @@ static void publish(struct gc *gc, struct pause_record *pause, struct cycle_reco
         c.marked_bytes = cycle->marked_bytes;
         c.swept_bytes = cycle->swept_bytes;
         c.barrier_slow_count = barrier;
-        if (gc->telemetry) {
+        if (gc->telemetry)
             telemetry_add_pause(gc->telemetry, pause);
-            telemetry_add_cycle(gc->telemetry, &c);
-        }
+        gc->pending_cycle = c;
+        gc->cycle_pending = true;
+        publish_pending_cycle(gc);
         return;
     }
     cycle->pause_total_ns = pause->duration_ns;
@@ -109,9 +122,10 @@ static void publish(struct gc *gc, struct pause_record *pause, struct cycle_reco
     }
 }
 
-static void update_old_limit(struct heap *heap)
+/* live_bytes: what survived the collection (old + code + large). */
+static void update_old_limit(struct heap *heap, size_t live_bytes)
 {
-    size_t limit = heap_old_used_bytes(heap) * OLD_LIMIT_GROWTH;
+    size_t limit = live_bytes * OLD_LIMIT_GROWTH;
     if (limit < OLD_LIMIT_MIN_BYTES)
         limit = OLD_LIMIT_MIN_BYTES;
     heap->old_limit_bytes = limit;
@@ -177,13 +191,16 @@ static void run_old_generation(struct gc *gc, struct gc_tracer *tracer, struct c
     case PAUSE_MARK_FINALIZE:
         heap_for_each_mutator(heap, take_barrier_count, gc);
         marking_finalize(heap, tracer, cycle);
-        break;
+        /* Sweeping may still be under way, so old space's size says nothing yet. */
+        update_old_limit(heap, atomic_load(&heap->sweeping) ? cycle->marked_bytes
+                                                            : heap_old_used_bytes(heap));
+        return;
     default:
         marking_full_gc(heap, tracer, cycle);
         gc->full_gcs++;
         break;
     }
-    update_old_limit(heap);
+    update_old_limit(heap, heap_old_used_bytes(heap));
 }
 
 static void record_ttsp(struct gc *gc, const struct pause_record *pause,
@@ -241,8 +258,15 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
         safepoint_end(&heap->safepoint, self);
         return;
     }
-    if (MARKING_CYCLES)
+    /* Background tasks (markers, sweepers) stop for every pause and start again once
+     * the mutators are released, so that a woken marker taking the initiator's core is
+     * not counted as pause time. background_lock keeps the next pause's stop after
+     * this start. */
+    pthread_mutex_lock(&gc->background_lock);
+    if (MARKING_CYCLES) {
         marking_pause(heap);
+        publish_pending_cycle(gc);
+    }
     heap_for_each_mutator(heap, retire_lab, NULL);
 
     /* One stop runs one collection, or a scavenge and then an old-generation pause when
@@ -266,9 +290,11 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
     if (what == COLLECT_SCAVENGE) {
         run_scavenge(gc, &tracer);
         end_collection(gc, pause, CYCLE_SCAVENGE, &cycles[0]);
-        bool over_limit = heap_old_used_bytes(heap) > heap->old_limit_bytes ||
+        /* While pages wait to be swept, only the hard limit is looked at. */
+        bool sweeping = atomic_load(&heap->sweeping);
+        bool over_limit = (!sweeping && heap_old_used_bytes(heap) > heap->old_limit_bytes) ||
                           heap_committed_bytes(heap) > heap->config.heap_size_bytes;
-        bool start_marking = MARKING_CYCLES && !atomic_load(&heap->marking_active) &&
+        bool start_marking = MARKING_CYCLES && !sweeping && !atomic_load(&heap->marking_active) &&
                              heap_old_used_bytes(heap) > heap->marking_start_bytes;
         if (over_limit || start_marking) {
             verify(gc, &tracer, "after the scavenge");
@@ -288,14 +314,15 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
     }
     verify(gc, &tracer, "after the collection");
     if (heap_committed_bytes(heap) > heap->config.heap_size_bytes &&
-        !atomic_load(&heap->marking_active))
+        !atomic_load(&heap->marking_active) && !atomic_load(&heap->sweeping))
         heap_fatal_oom(heap, "promotion into the old generation", 0);
     atomic_fetch_add(&heap->gc_epoch, 1);
-    if (MARKING_CYCLES)
-        marking_resume(heap);
     uint64_t resume_start_ns = platform_now_ns();
     safepoint_end(&heap->safepoint, self);
     uint64_t resume_end_ns = platform_now_ns();
+    if (MARKING_CYCLES)
+        marking_resume(heap);
+    pthread_mutex_unlock(&gc->background_lock);
     pause->resume_ns = resume_end_ns - resume_start_ns;
     pause->duration_ns = resume_end_ns - pause->start_ns;
     for (size_t i = 0; i < count; i++)
@@ -319,6 +346,7 @@ uint32_t gc_pool_workers(uint32_t gc_threads)
 struct gc *gc_create(struct heap *heap, struct telemetry *telemetry)
 {
     struct gc *gc = platform_calloc(1, sizeof *gc);
+    pthread_mutex_init(&gc->background_lock, NULL);
     gc->heap = heap;
     gc->telemetry = telemetry;
     gc->scavenge_tasks = heap->config.gc_threads ? heap->config.gc_threads : 1;
@@ -330,7 +358,7 @@ struct gc *gc_create(struct heap *heap, struct telemetry *telemetry)
         struct marking_options options = {
             .pool = gc->pool, .first_worker = 1, .markers = gc->marker_tasks};
         marking_init(heap, &options);
-        update_old_limit(heap);
+        update_old_limit(heap, heap_old_used_bytes(heap));
     }
     return gc;
 }
@@ -340,13 +368,17 @@ void gc_destroy(struct gc *gc)
     /* Remembered sets belong to lib/barrier: release them before the heap frees pages. */
     struct space *old_spaces[] = {&gc->heap->old_space.base, &gc->heap->code_space.base,
                                   &gc->heap->large_space.base};
-    if (MARKING_CYCLES)
+    if (MARKING_CYCLES) {
+        marking_finish_sweeping(gc->heap);
+        publish_pending_cycle(gc);
         marking_teardown(gc->heap);
+    }
     for (size_t i = 0; i < ARRAY_LENGTH(old_spaces); i++)
         space_for_each_page(old_spaces[i], p) remset_release(p);
     worker_pool_destroy(gc->pool);
     gc->heap->collect = NULL;
     gc->heap->gc = NULL;
+    pthread_mutex_destroy(&gc->background_lock);
     platform_free(gc);
 }
 

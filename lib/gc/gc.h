@@ -41,7 +41,10 @@ struct gc {
     uint32_t scavenge_tasks, marker_tasks;
     /* The marking cycle under way (old_gc=incremental|concurrent), from its start pause. */
     struct cycle_record marking_cycle;
-    uint64_t barrier_count; /* objects greyed by mutators' barriers in that cycle */
+    uint64_t barrier_count;            /* objects greyed by mutators' barriers in that cycle */
+    struct cycle_record pending_cycle; /* finished, waiting for its sweeping to end */
+    pthread_mutex_t background_lock;   /* from a pause's start to its background tasks' restart */
+    bool cycle_pending;
 };
 
 struct gc *gc_create(struct heap *heap, struct telemetry *telemetry);

@@ -189,9 +189,16 @@ static void collect(struct mutator *m, enum collect_request what, enum gc_reason
     heap->collect(heap, m, what, reason, atomic_load(&heap->gc_epoch));
 }
 
+/* While pages wait to be swept, old space counts their dead objects as used: the soft
+ * limits are not looked at until sweeping is done (the hard limit still is). */
+static bool sweeping(struct heap *heap)
+{
+    return atomic_load_explicit(&heap->sweeping, memory_order_relaxed);
+}
+
 static bool old_generation_over_limit(struct heap *heap)
 {
-    return heap_old_used_bytes(heap) > heap->old_limit_bytes;
+    return !sweeping(heap) && heap_old_used_bytes(heap) > heap->old_limit_bytes;
 }
 
 /* While a marking cycle runs (old_gc=incremental|concurrent): the incremental step, and
@@ -203,7 +210,7 @@ static void marking_poll(struct mutator *m, size_t bytes, bool check_start)
 {
     struct heap *heap = m->heap;
     if (!atomic_load_explicit(&heap->marking_active, memory_order_relaxed)) {
-        if (check_start && heap->marking_start_bytes &&
+        if (check_start && heap->marking_start_bytes && !sweeping(heap) &&
             heap_old_used_bytes(heap) > heap->marking_start_bytes)
             collect(m, COLLECT_MARK_START, REASON_HEAP_LIMIT);
         return;
@@ -222,6 +229,8 @@ static struct object *allocate_outside_young(struct mutator *m, enum space_id sp
 {
     struct heap *heap = m->heap;
     mutator_poll(m);
+    if (sweeping(heap) && heap->sweep_step)
+        heap->sweep_step(heap);
     marking_poll(m, size_bytes, true);
     if (old_generation_over_limit(heap))
         collect(m, COLLECT_FULL, REASON_HEAP_LIMIT);

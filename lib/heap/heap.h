@@ -170,6 +170,10 @@ struct heap {
     size_t marking_start_bytes;    /* old generation size that starts a cycle; 0: never */
     /* old_gc=incremental: a bounded marking step on the mutator's allocation slow path. */
     void (*marking_step)(struct mutator *m, size_t allocated_bytes);
+    /* old_gc=concurrent: old and code pages wait to be swept (lib/marking/sweep.c); an
+     * allocation outside new space sweeps one of them first (sweep_step). */
+    _Atomic bool sweeping;
+    void (*sweep_step)(struct heap *heap);
 
     pthread_mutex_t roots_lock;
     struct root_provider *root_providers;

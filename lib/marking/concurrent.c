@@ -51,17 +51,54 @@ static void marker_task(uint32_t worker, void *arg)
     }
 }
 
+/* After the finalization pause, the same tasks sweep the queued pages (sweep.c). */
+static void sweeper_task(uint32_t worker, void *arg)
+{
+    struct marking *mk = arg;
+    struct heap *heap = mk->heap;
+    uint64_t start_ns = platform_now_ns(), pages = 0;
+    while (!atomic_load_explicit(&mk->interrupt, memory_order_relaxed) &&
+           marking_sweep_pages(&mk->sweeper, 1))
+        pages++;
+    uint64_t duration_ns = platform_now_ns() - start_ns;
+    if (heap->telemetry) {
+        int thread_id = platform_thread_id();
+        struct phase_record rec = {
+            .pause_id = TELEMETRY_NO_PAUSE,
+            .cycle_id = mk->cycle_id,
+            .phase = "sweep_concurrent",
+            .worker = worker,
+            .start_ns = start_ns,
+            .duration_ns = duration_ns,
+            .items = pages,
+            .thread_id = thread_id,
+        };
+        telemetry_add_phase(heap->telemetry, &rec);
+        telemetry_trace_span(heap->telemetry, thread_id, "sweep_concurrent", "sweeping", start_ns,
+                             duration_ns);
+    }
+}
+
 void marking_schedule_init(struct marking *mk) { mk->heap->marking_step = NULL; }
 
+/* Marker tasks while the cycle has work, sweeper tasks while pages wait, else none. */
 void marking_schedule_resume(struct marking *mk)
 {
+    struct heap *heap = mk->heap;
     if (mk->background_running || mk->options.markers == 0)
         return;
+    void (*task)(uint32_t, void *);
+    if (atomic_load(&heap->marking_active) && !atomic_load(&heap->marking_complete)) {
+        task = marker_task;
+        atomic_store(&mk->markers_working, mk->options.markers);
+    } else if (atomic_load(&heap->sweeping)) {
+        task = sweeper_task;
+    } else {
+        return;
+    }
     atomic_store(&mk->interrupt, false);
-    atomic_store(&mk->markers_working, mk->options.markers);
     mk->background_running = true;
-    worker_pool_start(mk->options.pool, mk->options.first_worker, mk->options.markers, marker_task,
-                      mk);
+    worker_pool_start(mk->options.pool, mk->options.first_worker, mk->options.markers, task, mk);
 }
 
 void marking_schedule_pause(struct marking *mk)

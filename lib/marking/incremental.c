@@ -55,5 +55,6 @@ static void step(struct mutator *m, size_t allocated_bytes)
 }
 
 void marking_schedule_init(struct marking *mk) { mk->heap->marking_step = step; }
+/* Sweeping is done in the finalization pause: there is nothing to resume. */
 void marking_schedule_resume(struct marking *mk) {}
 void marking_schedule_pause(struct marking *mk) {}

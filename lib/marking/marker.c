@@ -192,7 +192,13 @@ static uint64_t scan_young(struct marker *w, bool grey_strong, bool record_weak_
 
 static void set_barrier(struct mutator *m, void *arg) { m->marking_barrier = *(bool *)arg; }
 
-static void publish_mutator(struct mutator *m, void *arg) { mark_local_publish(m->marking_local); }
+/* A mutator that has registered but not yet set up its buffer (gc_mutator_attach) has
+ * greyed nothing. */
+static void publish_mutator(struct mutator *m, void *arg)
+{
+    if (m->marking_local)
+        mark_local_publish(m->marking_local);
+}
 
 static void set_marking(struct heap *heap, bool on)
 {
@@ -215,6 +221,10 @@ void marking_start(struct heap *heap, struct gc_tracer *tracer, uint64_t cycle_i
     struct marker w;
     marker_init(&w, mk, &local);
     struct root_scan rs = {&w, true, false}; /* root slots move: weak ones wait for the end */
+    if (atomic_load(&heap->sweeping)) {
+        TRACE_PHASE(tracer, "sweep", sweep_ns, mk->sweeper.count)
+        marking_sweep_complete(&mk->sweeper);
+    }
     uint64_t greyed = 0;
     TRACE_PHASE(tracer, "mark_roots", mark_ns, greyed)
     {
@@ -273,7 +283,8 @@ static void verify_marking(struct heap *heap, struct gc_tracer *tracer)
                        (unsigned long long)tracer->pause->pause_id, problems, report);
 }
 
-void marking_finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_record *cycle)
+static void finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_record *cycle,
+                     bool sweep_concurrently)
 {
     struct marking *mk = marking_of(heap);
     struct mark_local local;
@@ -302,17 +313,52 @@ void marking_finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_
     }
     set_marking(heap, false);
     uint64_t swept = 0;
-    TRACE_PHASE(tracer, "sweep", sweep_ns, swept) swept = marking_sweep(heap);
+    TRACE_PHASE(tracer, "sweep", sweep_ns, swept)
+    {
+        if (sweep_concurrently)
+            swept = marking_sweep_start(heap, &mk->sweeper);
+        else
+            swept = marking_sweep(heap);
+    }
+    mk->swept_in_pause_bytes = sweep_concurrently ? swept : 0;
     cycle->marked_bytes = atomic_load(&mk->marked_bytes);
     cycle->swept_bytes = swept;
     cycle->concurrent_ns = atomic_load(&mk->concurrent_ns);
     mk->weak_count = 0;
 }
 
+void marking_finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_record *cycle)
+{
+    finalize(heap, tracer, cycle, MARKING_CONCURRENT);
+}
+
+/* A whole cycle in one pause sweeps in it too: the caller wants the memory back now. */
 void marking_full_gc(struct heap *heap, struct gc_tracer *tracer, struct cycle_record *cycle)
 {
     marking_start(heap, tracer, cycle->cycle_id);
-    marking_finalize(heap, tracer, cycle);
+    finalize(heap, tracer, cycle, false);
+}
+
+bool marking_swept_bytes(struct heap *heap, uint64_t *swept_bytes)
+{
+    struct marking *mk = marking_of(heap);
+    if (atomic_load(&heap->sweeping))
+        return false;
+    *swept_bytes = mk->swept_in_pause_bytes + atomic_load(&mk->sweeper.freed_bytes);
+    return true;
+}
+
+void marking_finish_sweeping(struct heap *heap)
+{
+    struct marking *mk = marking_of(heap);
+    marking_schedule_pause(mk);
+    if (atomic_load(&heap->sweeping))
+        marking_sweep_complete(&mk->sweeper);
+}
+
+static void sweep_on_demand(struct heap *heap)
+{
+    marking_sweep_pages(&marking_of(heap)->sweeper, 1);
 }
 
 void marking_concurrent_stats(struct heap *heap, uint64_t *marked_bytes, uint64_t *concurrent_ns)
@@ -331,6 +377,7 @@ void marking_init(struct heap *heap, const struct marking_options *options)
     pthread_mutex_init(&mk->weak_lock, NULL);
     heap->marking = mk;
     heap->mark_pool = &mk->pool;
+    heap->sweep_step = sweep_on_demand;
     marking_schedule_init(mk);
 }
 
@@ -338,6 +385,9 @@ void marking_teardown(struct heap *heap)
 {
     struct marking *mk = marking_of(heap);
     marking_schedule_pause(mk);
+    marking_sweeper_free(&mk->sweeper);
+    atomic_store(&heap->sweeping, false);
+    heap->sweep_step = NULL;
     mark_pool_clear(&mk->pool);
     mark_pool_destroy(&mk->pool);
     pthread_mutex_destroy(&mk->weak_lock);
@@ -350,9 +400,4 @@ void marking_teardown(struct heap *heap)
 
 void marking_pause(struct heap *heap) { marking_schedule_pause(marking_of(heap)); }
 
-void marking_resume(struct heap *heap)
-{
-    struct marking *mk = marking_of(heap);
-    if (atomic_load(&heap->marking_active) && !atomic_load(&heap->marking_complete))
-        marking_schedule_resume(mk);
-}
+void marking_resume(struct heap *heap) { marking_schedule_resume(marking_of(heap)); }

@@ -27,6 +27,9 @@ struct marking {
     /* Work done outside pauses, by marker tasks or mutator steps. */
     _Atomic uint64_t marked_bytes, concurrent_ns, steps_count, objects_count;
     uint64_t cycle_id;
+    /* Concurrent sweeping (concurrent.c) after the finalization pause. */
+    struct sweeper sweeper;
+    uint64_t swept_in_pause_bytes;
     /* concurrent.c */
     _Atomic bool interrupt;
     bool background_running;

@@ -48,6 +48,23 @@ const char *marking_strategy_name(void);
  * releases empty pages and dead large objects, clears every mark bit. */
 uint64_t marking_sweep(struct heap *heap);
 
+/* Concurrent sweeping (old_gc=concurrent): start in a pause (sweeps large space, queues
+ * the old and code pages, sets heap->sweeping; returns the bytes freed so far), then
+ * any thread claims queued pages (marking_sweep_pages: true while pages remain
+ * unclaimed); complete sweeps all that is left, in a pause with no sweeper running. */
+struct sweeper {
+    struct heap *heap;
+    struct page **pages;
+    struct paged_space **spaces;
+    size_t count, capacity;
+    _Atomic size_t next, done;
+    _Atomic uint64_t freed_bytes;
+};
+uint64_t marking_sweep_start(struct heap *heap, struct sweeper *sw);
+bool marking_sweep_pages(struct sweeper *sw, size_t max_pages);
+void marking_sweep_complete(struct sweeper *sw);
+void marking_sweeper_free(struct sweeper *sw);
+
 /* --- Marking cycles (MARKING_CYCLES) ------------------------------------------------------ */
 struct marking_options {
     struct worker_pool *pool; /* concurrent: marker tasks run on workers first .. */
@@ -60,6 +77,8 @@ static inline void marking_init(struct heap *heap, const struct marking_options 
 static inline void marking_teardown(struct heap *heap) {}
 static inline void marking_pause(struct heap *heap) {}
 static inline void marking_resume(struct heap *heap) {}
+static inline void marking_finish_sweeping(struct heap *heap) {}
+static inline bool marking_swept_bytes(struct heap *heap, uint64_t *swept_bytes) { return false; }
 static inline void marking_start(struct heap *heap, struct gc_tracer *tracer, uint64_t cycle_id)
 {
     platform_fatal("old_gc=stw has no marking cycles");
@@ -76,10 +95,14 @@ void marking_teardown(struct heap *heap);
 /* Inside a pause. */
 void marking_start(struct heap *heap, struct gc_tracer *tracer, uint64_t cycle_id);
 void marking_finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_record *cycle);
-/* At the start of every pause (stops the marker tasks; their grey objects go to the
- * pool) and at its end (restarts them if the cycle still has work). */
+/* At the start of every pause (stops the marker and sweeper tasks; grey objects go to
+ * the pool) and at its end (restarts them if the cycle or sweeping still has work). */
 void marking_pause(struct heap *heap);
 void marking_resume(struct heap *heap);
+/* Stops the background tasks and sweeps what is left (no mutator may be allocating). */
+void marking_finish_sweeping(struct heap *heap);
+/* The bytes the last cycle's sweeping freed, once it is complete (false before). */
+bool marking_swept_bytes(struct heap *heap, uint64_t *swept_bytes);
 /* Objects scanned outside pauses in the current cycle, and the time it took. */
 void marking_concurrent_stats(struct heap *heap, uint64_t *marked_bytes, uint64_t *concurrent_ns);
 #endif
