@@ -21,7 +21,8 @@
 #                 marking, scavenge), cli and the integration runs, in which scavenges run
 #                 during marking cycles under --gc-stress
 #   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
-#                 parallel scavenger: platform, barrier, gc, marking, scavenge, integration
+#                 parallel scavenger: platform, barrier, gc, marking, scavenge and the
+#                 marking-integration runs
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [CONFIG ...]   (default: all of them)
@@ -95,7 +96,7 @@ for c in "${configs[@]}"; do
         -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration ;;
     tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent -Dmarking_barrier=satb \
-        -- platform barrier gc marking scavenge integration ;;
+        -- platform barrier gc marking scavenge marking-integration ;;
     numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
     *)
         echo "waltz: error: unknown test configuration '$c' (${all_configs[*]})" >&2
