@@ -9,8 +9,9 @@
 #                 -Dyoung_gc=parallel with the other remembered sets: the collector suites
 #                 (barrier, heap, gc, scavenge) and the integration runs
 #   asan          AddressSanitizer + UBSan, every suite
-#   asan-card-table  the same with -Dyoung_gc=parallel -Dremembered_set=card-table: the
-#                 collector suites and the integration runs
+#   asan-card-table  the same with -Dyoung_gc=parallel -Dremembered_set=card-table
+#                 -Dold_gc=concurrent -Dmarking_barrier=dijkstra: the collector suites
+#                 (marking and concurrent sweeping included) and the integration runs
 #   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform, safepoint,
 #                 barrier, gc, scavenge, telemetry) and the integration runs
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
@@ -83,7 +84,8 @@ for c in "${configs[@]}"; do
     asan) run_config asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false ;;
     asan-card-table) run_config asan-card-table -Dbuildtype=debugoptimized \
         -Db_sanitize=address,undefined -Db_lundef=false -Dyoung_gc=parallel \
-        -Dremembered_set=card-table -- barrier heap gc scavenge integration ;;
+        -Dremembered_set=card-table -Dold_gc=concurrent -Dmarking_barrier=dijkstra \
+        -- barrier heap gc marking scavenge integration ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
         -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration ;;
     tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
