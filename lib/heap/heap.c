@@ -101,6 +101,7 @@ void heap_destroy(struct heap *heap)
         platform_free(chunks[i]);
     platform_free(chunks);
     platform_free(heap->root_providers);
+    platform_free(heap->weak_processors);
     platform_free(heap->maps);
     pthread_mutex_destroy(&heap->roots_lock);
     safepoint_destroy(&heap->safepoint);
@@ -450,6 +451,35 @@ void heap_remove_root_provider(struct heap *heap, root_provider_fn fn, void *ctx
             break;
         }
     }
+    pthread_mutex_unlock(&heap->roots_lock);
+}
+
+void heap_add_weak_processor(struct heap *heap, weak_processor_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&heap->roots_lock);
+    heap->weak_processors = platform_realloc(
+        heap->weak_processors, (heap->weak_processor_count + 1) * sizeof *heap->weak_processors);
+    heap->weak_processors[heap->weak_processor_count++] = (struct weak_processor){fn, ctx};
+    pthread_mutex_unlock(&heap->roots_lock);
+}
+
+void heap_remove_weak_processor(struct heap *heap, weak_processor_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&heap->roots_lock);
+    for (size_t i = 0; i < heap->weak_processor_count; i++) {
+        if (heap->weak_processors[i].fn == fn && heap->weak_processors[i].ctx == ctx) {
+            heap->weak_processors[i] = heap->weak_processors[--heap->weak_processor_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&heap->roots_lock);
+}
+
+void heap_process_weak(struct heap *heap)
+{
+    pthread_mutex_lock(&heap->roots_lock);
+    for (size_t i = 0; i < heap->weak_processor_count; i++)
+        heap->weak_processors[i].fn(heap, heap->weak_processors[i].ctx);
     pthread_mutex_unlock(&heap->roots_lock);
 }
 

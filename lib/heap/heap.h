@@ -126,6 +126,17 @@ struct root_provider {
     void *ctx;
 };
 
+/* A weak processor: called by every old-generation collection once marking is complete
+ * and before sweeping, inside the pause, to clear what it holds weakly (the JIT's lists
+ * of optimized and deoptimized code, the OSR code cache). heap_object_survives tells
+ * whether an object is alive then. */
+typedef void (*weak_processor_fn)(struct heap *heap, void *ctx);
+
+struct weak_processor {
+    weak_processor_fn fn;
+    void *ctx;
+};
+
 /* The collector installed by lib/gc. It is called by a mutator's allocation slow path
  * (a safepoint poll) and returns after the requested collection, or at once if another
  * thread collected meanwhile (epoch changed). */
@@ -178,6 +189,8 @@ struct heap {
     pthread_mutex_t roots_lock;
     struct root_provider *root_providers;
     size_t root_provider_count;
+    struct weak_processor *weak_processors;
+    size_t weak_processor_count;
     struct global_handle *global_handles;
     size_t global_handle_count, global_handle_capacity;
     struct global_handle *global_free;
@@ -304,6 +317,16 @@ void heap_global_handle_destroy(struct heap *heap, value_t *handle);
 
 /* --- Roots ------------------------------------------------------------------------------ */
 void heap_add_root_provider(struct heap *heap, root_provider_fn fn, void *ctx);
+void heap_add_weak_processor(struct heap *heap, weak_processor_fn fn, void *ctx);
+void heap_remove_weak_processor(struct heap *heap, weak_processor_fn fn, void *ctx);
+/* Inside an old-generation collection, after marking: runs every weak processor. */
+void heap_process_weak(struct heap *heap);
+/* While weak processors run: young objects are not the old collection's to judge (they
+ * survive it); an old, code or large object survives if it is marked. */
+static inline bool heap_object_survives(const struct object *o)
+{
+    return object_in_young(o) || page_is_marked(page_of(o), o);
+}
 void heap_remove_root_provider(struct heap *heap, root_provider_fn fn, void *ctx);
 /* Strong roots: maps, strong global handles, every mutator's handles, providers. */
 void heap_visit_strong_roots(struct heap *heap, root_visit_fn visit, void *ctx);

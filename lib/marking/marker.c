@@ -310,6 +310,7 @@ static void finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_r
     {
         cleared = clear_dead_weak(mk);
         heap_visit_weak_roots(heap, clear_weak_root, &cleared);
+        heap_process_weak(heap);
     }
     set_marking(heap, false);
     uint64_t swept = 0;

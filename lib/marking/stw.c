@@ -118,6 +118,7 @@ void marking_full_gc(struct heap *heap, struct gc_tracer *tracer, struct cycle_r
             }
         }
         heap_visit_weak_roots(heap, clear_weak_root, NULL);
+        heap_process_weak(heap);
     }
     uint64_t swept = 0;
     TRACE_PHASE(tracer, "sweep", sweep_ns, swept)

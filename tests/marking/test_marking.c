@@ -7,7 +7,8 @@
  *     reports the reachable white object: the test can catch a missing barrier;
  *   - an object promoted by a scavenge during marking is greyed: what it held while it
  *     was young (unbarriered) survives the cycle (fails if the scavenger does not);
- *   - weak slots of old objects are cleared when their target dies in a cycle;
+ *   - weak slots of old objects are cleared when their target dies in a cycle, and weak
+ *     processors (hooks for the JIT's code lists) run after every old collection's marking;
  *   - the worklist: objects pushed by several threads and taken by several others
  *     through the shared pool are each taken exactly once.
  */
@@ -40,7 +41,7 @@ struct env {
     struct object *map; /* a struct with one tagged field */
 };
 
-static __attribute__((unused)) void env_open(struct env *e, bool verify)
+static void env_open(struct env *e, bool verify)
 {
     struct heap_config config = {.young_size_bytes = 1 * MiB,
                                  .heap_size_bytes = 64 * MiB,
@@ -52,14 +53,14 @@ static __attribute__((unused)) void env_open(struct env *e, bool verify)
     e->map = heap_create_struct_map(e->heap, 1, 1);
 }
 
-static __attribute__((unused)) void env_close(struct env *e)
+static void env_close(struct env *e)
 {
     gc_mutator_detach(&e->m);
     gc_destroy(e->gc);
     heap_destroy(e->heap);
 }
 
-static __attribute__((unused)) struct object *new_old(struct env *e, int64_t id)
+static struct object *new_old(struct env *e, int64_t id)
 {
     struct object *o = heap_allocate_old(&e->m, e->map, 3 * WORD_BYTES);
     object_set_raw(o, 1, VALUE_NULL);
@@ -235,6 +236,43 @@ static void test_promoted_during_marking_is_traced(void **state) { skip(); }
 static void test_weak_slots_cleared_by_a_cycle(void **state) { skip(); }
 #endif
 
+/* Every old-generation collection calls the registered weak processors after marking,
+ * when a dead old object is unmarked and a live one marked (the JIT's code lists will). */
+struct weak_probe {
+    struct object *live, *dead;
+    int calls, live_survives, dead_survives;
+};
+
+static void probe(struct heap *heap, void *ctx)
+{
+    struct weak_probe *p = ctx;
+    p->calls++;
+    p->live_survives += heap_object_survives(p->live);
+    p->dead_survives += heap_object_survives(p->dead);
+}
+
+static void test_weak_processors_run_after_marking(void **state)
+{
+    struct env e;
+    env_open(&e, true);
+    struct handle_scope scope;
+    handle_scope_open(&e.m, &scope);
+    value_t *live = handle_of(&e.m, new_old(&e, 7));
+    struct weak_probe p = {.live = handle_object(live), .dead = new_old(&e, 8)};
+    heap_add_weak_processor(e.heap, probe, &p);
+    gc_collect(e.heap, &e.m, COLLECT_FULL);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.live_survives, 1);
+    assert_int_equal(p.dead_survives, 0);
+    gc_collect(e.heap, &e.m, COLLECT_SCAVENGE);
+    assert_int_equal(p.calls, 1); /* scavenges leave old objects to the old collector */
+    heap_remove_weak_processor(e.heap, probe, &p);
+    gc_collect(e.heap, &e.m, COLLECT_FULL);
+    assert_int_equal(p.calls, 1);
+    handle_scope_close(&e.m, &scope);
+    env_close(&e);
+}
+
 /* --- The worklist ------------------------------------------------------------------------- */
 
 #define WL_PRODUCERS 2
@@ -328,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_missing_barrier_is_caught),
         cmocka_unit_test(test_promoted_during_marking_is_traced),
         cmocka_unit_test(test_weak_slots_cleared_by_a_cycle),
+        cmocka_unit_test(test_weak_processors_run_after_marking),
         cmocka_unit_test(test_worklist_takes_every_item_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
