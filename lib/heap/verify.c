@@ -124,8 +124,9 @@ static void walk_range(struct verifier *v, struct chunk_entry *c, uintptr_t star
         }
         size_t size = object_size(o);
         if (size == 0 || size % WORD_BYTES || addr + size > limit) {
-            problem(v, "%s page %p: object at %p has a bad size %zu", space, (void *)c->page,
-                    (void *)o, size);
+            problem(v, "%s page %p: object at %p has a bad size %zu (words 0x%lx 0x%lx 0x%lx)",
+                    space, (void *)c->page, (void *)o, size, (unsigned long)o->map_word,
+                    (unsigned long)object_get(o, 1), (unsigned long)object_get(o, 2));
             return;
         }
         /* Free-list entries and fillers are not objects: nothing may point to them. */
