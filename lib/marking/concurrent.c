@@ -12,7 +12,6 @@
 #include "marking/marker.h"
 
 #include "platform/worker_pool.h"
-#include "telemetry/telemetry.h"
 
 const char *marking_strategy_name(void) { return "concurrent"; }
 
@@ -33,50 +32,21 @@ static void marker_task(uint32_t worker, void *arg)
         atomic_store(&heap->marking_complete, true);
     uint64_t duration_ns = platform_now_ns() - start_ns;
     atomic_fetch_add(&mk->concurrent_ns, duration_ns);
-    if (heap->telemetry) {
-        int thread_id = platform_thread_id();
-        struct phase_record rec = {
-            .pause_id = TELEMETRY_NO_PAUSE,
-            .cycle_id = mk->cycle_id,
-            .phase = "mark_concurrent",
-            .worker = worker,
-            .start_ns = start_ns,
-            .duration_ns = duration_ns,
-            .items = objects,
-            .thread_id = thread_id,
-        };
-        telemetry_add_phase(heap->telemetry, &rec);
-        telemetry_trace_span(heap->telemetry, thread_id, "mark_concurrent", "marking", start_ns,
-                             duration_ns);
-    }
+    marking_record_work(mk, "mark_concurrent", "marking", worker, platform_thread_id(), start_ns,
+                        duration_ns, objects);
 }
 
 /* After the finalization pause, the same tasks sweep the queued pages (sweep.c). */
 static void sweeper_task(uint32_t worker, void *arg)
 {
     struct marking *mk = arg;
-    struct heap *heap = mk->heap;
     uint64_t start_ns = platform_now_ns(), pages = 0;
     while (!atomic_load_explicit(&mk->interrupt, memory_order_relaxed) &&
            marking_sweep_pages(&mk->sweeper, 1))
         pages++;
     uint64_t duration_ns = platform_now_ns() - start_ns;
-    if (heap->telemetry) {
-        int thread_id = platform_thread_id();
-        struct phase_record rec = {
-            .pause_id = TELEMETRY_NO_PAUSE,
-            .cycle_id = mk->cycle_id,
-            .phase = "sweep_concurrent",
-            .worker = worker,
-            .start_ns = start_ns,
-            .duration_ns = duration_ns,
-            .items = pages,
-            .thread_id = thread_id,
-        };
-        telemetry_add_phase(heap->telemetry, &rec);
-        telemetry_trace_span(heap->telemetry, thread_id, "sweep_concurrent", "sweeping", start_ns,
-                             duration_ns);
-    }
+    marking_record_work(mk, "sweep_concurrent", "sweeping", worker, platform_thread_id(), start_ns,
+                        duration_ns, pages);
 }
 
 void marking_schedule_init(struct marking *mk) { mk->heap->marking_step = NULL; }

@@ -9,7 +9,6 @@
  */
 #include "marking/marker.h"
 
-#include "telemetry/telemetry.h"
 
 #define MARKING_STEP_BYTES ((size_t)128 * 1024)
 #define MARKING_STEP_FACTOR 2
@@ -37,21 +36,8 @@ static void step(struct mutator *m, size_t allocated_bytes)
     uint64_t duration_ns = platform_now_ns() - start_ns;
     atomic_fetch_add(&mk->concurrent_ns, duration_ns);
     atomic_fetch_add(&mk->steps_count, 1);
-    if (heap->telemetry) {
-        struct phase_record rec = {
-            .pause_id = TELEMETRY_NO_PAUSE,
-            .cycle_id = mk->cycle_id,
-            .phase = "mark_step",
-            .worker = 0,
-            .start_ns = start_ns,
-            .duration_ns = duration_ns,
-            .items = objects,
-            .thread_id = m->safepoint.thread_id,
-        };
-        telemetry_add_phase(heap->telemetry, &rec);
-        telemetry_trace_span(heap->telemetry, m->safepoint.thread_id, "mark_step", "marking",
-                             start_ns, duration_ns);
-    }
+    marking_record_work(mk, "mark_step", "marking", 0, m->safepoint.thread_id, start_ns,
+                        duration_ns, objects);
 }
 
 void marking_schedule_init(struct marking *mk) { mk->heap->marking_step = step; }

@@ -45,6 +45,27 @@
 
 struct marking *marking_of(struct heap *heap) { return heap->marking; }
 
+void marking_record_work(struct marking *mk, const char *phase, const char *category,
+                         uint32_t worker, int thread_id, uint64_t start_ns, uint64_t duration_ns,
+                         uint64_t items)
+{
+    struct telemetry *t = mk->heap->telemetry;
+    if (!t)
+        return;
+    struct phase_record rec = {
+        .pause_id = TELEMETRY_NO_PAUSE,
+        .cycle_id = mk->cycle_id,
+        .phase = phase,
+        .worker = worker,
+        .start_ns = start_ns,
+        .duration_ns = duration_ns,
+        .items = items,
+        .thread_id = thread_id,
+    };
+    telemetry_add_phase(t, &rec);
+    telemetry_trace_span(t, thread_id, phase, category, start_ns, duration_ns);
+}
+
 void marker_init(struct marker *w, struct marking *mk, struct mark_local *local)
 {
     w->marking = mk;

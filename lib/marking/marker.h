@@ -54,6 +54,11 @@ void marker_finish(struct marker *w);
  * stopped because there was no work left. */
 bool marker_drain(struct marker *w, uint64_t budget_bytes, _Atomic bool *interrupt);
 
+/* Work done outside a pause: a phases.csv row (empty pause_id) and a trace span. */
+void marking_record_work(struct marking *mk, const char *phase, const char *category,
+                         uint32_t worker, int thread_id, uint64_t start_ns, uint64_t duration_ns,
+                         uint64_t items);
+
 /* Installed by the schedule: called by marking_init and at the end of every pause. */
 void marking_schedule_init(struct marking *mk);
 void marking_schedule_resume(struct marking *mk);
