@@ -9,7 +9,6 @@
  */
 #include "marking/marker.h"
 
-
 #define MARKING_STEP_BYTES ((size_t)128 * 1024)
 #define MARKING_STEP_FACTOR 2
 
