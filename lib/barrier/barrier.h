@@ -58,7 +58,9 @@ void marking_barrier_slow(struct mutator *m, struct object *host, value_t v);
 #endif
 
 /* Stores v into slot, a field of host, and tells the collector. While markers may read
- * the slot, the store is a (relaxed) atomic one: a plain mov on x86. */
+ * the slot, the store is an atomic release (a plain mov on x86): a marker that loads v
+ * with acquire also sees the initialized object v points to and the header of its page,
+ * which may have been allocated a moment ago. */
 static inline void barrier_write(struct mutator *m, struct object *host, value_t *slot, value_t v)
 {
 #if MARKING_BARRIER_COMPILED && WALTZ_MARKING_BARRIER_SATB
@@ -71,7 +73,7 @@ static inline void barrier_write(struct mutator *m, struct object *host, value_t
     }
 #endif
 #if MARKING_BARRIER_COMPILED
-    __atomic_store_n(slot, v, __ATOMIC_RELAXED);
+    __atomic_store_n(slot, v, __ATOMIC_RELEASE);
 #else
     *slot = v;
 #endif

@@ -129,7 +129,7 @@ static void scan(struct marker *w, struct object *o)
     object_tagged_range(o, map, &start, &end);
     value_t *slots = object_slots(o);
     for (size_t i = start; i < end; i++) {
-        value_t v = __atomic_load_n(&slots[i], __ATOMIC_RELAXED);
+        value_t v = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE); /* pairs with barrier_write */
         if (!value_is_ref(v))
             continue;
         if (value_is_weak(v))
