@@ -48,7 +48,7 @@ count_results() { # log file
 }
 
 run_config() { # name, setup options..., -- test suites...
-    local name=$1 dir=build-test/$1
+    local name=$1 dir=build-test/$1 start=$SECONDS
     shift
     local setup=() suites=()
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do setup+=("$1"); shift; done
@@ -65,10 +65,11 @@ run_config() { # name, setup options..., -- test suites...
         failed=$((failed + 1))
         return
     fi
-    local log=$dir.test.log
+    local log=$dir.test.log built=$SECONDS
     meson test -C "$dir" --print-errorlogs --num-processes 2 "${suites[@]}" 2>&1 | tee "$log" |
         grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Timeout|Skipped|Expected Fail|Unexpected Pass):'
     count_results "$log"
+    echo "== $name: $((built - start)) s build, $((SECONDS - built)) s tests"
 }
 
 mkdir -p build-test
@@ -106,5 +107,6 @@ for c in "${configs[@]}"; do
         ;;
     esac
 done
+echo "== all: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
