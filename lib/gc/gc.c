@@ -191,9 +191,11 @@ static void run_old_generation(struct gc *gc, struct gc_tracer *tracer, struct c
     case PAUSE_MARK_FINALIZE:
         heap_for_each_mutator(heap, take_barrier_count, gc);
         marking_finalize(heap, tracer, cycle);
-        /* Sweeping may still be under way, so old space's size says nothing yet. */
-        update_old_limit(heap, atomic_load(&heap->sweeping) ? cycle->marked_bytes
-                                                            : heap_old_used_bytes(heap));
+        /* Sweeping may still be under way, so old space's size says nothing yet: what
+         * survived is what the markers scanned and what was allocated black. */
+        update_old_limit(heap, atomic_load(&heap->sweeping)
+                                   ? cycle->marked_bytes + atomic_load(&heap->marking_black_bytes)
+                                   : heap_old_used_bytes(heap));
         return;
     default:
         marking_full_gc(heap, tracer, cycle);
@@ -289,13 +291,20 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
 
     if (what == COLLECT_SCAVENGE) {
         run_scavenge(gc, &tracer);
+        /* What a scavenge promotes during a cycle is black: it survives the cycle. */
+        if (MARKING_CYCLES && atomic_load(&heap->marking_active))
+            atomic_fetch_add(&heap->marking_black_bytes, pause->promoted_bytes);
         end_collection(gc, pause, CYCLE_SCAVENGE, &cycles[0]);
-        /* While pages wait to be swept, only the hard limit is looked at. */
+        /* While pages wait to be swept, only the hard limit is looked at. Past the
+         * start of marking, a cycle starts, even past the old limit itself as long as the
+         * overshoot leaves it room; beyond that, the old generation is collected now. */
         bool sweeping = atomic_load(&heap->sweeping);
-        bool over_limit = (!sweeping && heap_old_used_bytes(heap) > heap->old_limit_bytes) ||
-                          heap_committed_bytes(heap) > heap->config.heap_size_bytes;
+        size_t used = heap_old_used_bytes(heap);
         bool start_marking = MARKING_CYCLES && !sweeping && !atomic_load(&heap->marking_active) &&
-                             heap_old_used_bytes(heap) > heap->marking_start_bytes;
+                             used > heap->marking_start_bytes &&
+                             used <= heap_old_overshoot_bytes(heap);
+        bool over_limit = (!sweeping && !start_marking && used > heap_old_collect_bytes(heap)) ||
+                          heap_committed_bytes(heap) > heap->config.heap_size_bytes;
         if (over_limit || start_marking) {
             verify(gc, &tracer, "after the scavenge");
             pause = &pauses[count++];

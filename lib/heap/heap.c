@@ -35,7 +35,7 @@ static struct object *create_map(struct heap *heap, struct object *meta, enum in
     struct object *map = paged_space_allocate(&heap->old_space, MAP_SIZE_BYTES, true);
     if (!map)
         heap_fatal_oom(heap, "map allocation", MAP_SIZE_BYTES);
-    heap_allocated_outside_young(heap, map);
+    heap_allocated_outside_young(heap, map, MAP_SIZE_BYTES);
     init_map(heap, map, meta, type, instance_size, tagged_count);
     return map;
 }
@@ -199,7 +199,7 @@ static bool sweeping(struct heap *heap)
 
 static bool old_generation_over_limit(struct heap *heap)
 {
-    return !sweeping(heap) && heap_old_used_bytes(heap) > heap->old_limit_bytes;
+    return !sweeping(heap) && heap_old_used_bytes(heap) > heap_old_collect_bytes(heap);
 }
 
 /* While a marking cycle runs (old_gc=incremental|concurrent): the incremental step, and
@@ -244,7 +244,7 @@ static struct object *allocate_outside_young(struct mutator *m, enum space_id sp
                                      size_bytes, false);
         if (o) {
             count_allocation(m, size_bytes);
-            heap_allocated_outside_young(heap, o);
+            heap_allocated_outside_young(heap, o, size_bytes);
             return o;
         }
         if (attempt == 0)
@@ -550,6 +550,24 @@ size_t heap_old_used_bytes(struct heap *heap)
 {
     return paged_space_used_bytes(&heap->old_space) + paged_space_used_bytes(&heap->code_space) +
            atomic_load_explicit(&heap->large_space.objects_bytes, memory_order_relaxed);
+}
+
+size_t heap_old_overshoot_bytes(struct heap *heap)
+{
+    size_t limit = heap->old_limit_bytes, hard = heap->config.heap_size_bytes;
+    size_t margin = limit / 2;
+    if (hard <= limit)
+        margin = 0;
+    else if ((hard - limit) / 2 < margin)
+        margin = (hard - limit) / 2;
+    return limit + margin;
+}
+
+size_t heap_old_collect_bytes(struct heap *heap)
+{
+    return atomic_load_explicit(&heap->marking_active, memory_order_relaxed)
+               ? heap_old_overshoot_bytes(heap)
+               : heap->old_limit_bytes;
 }
 
 size_t heap_committed_bytes(struct heap *heap)

@@ -175,10 +175,11 @@ struct heap {
     void *marking; /* lib/marking's state (incremental, concurrent) */
 
     /* Marking (old_gc=incremental|concurrent; lib/marking). Set and cleared in pauses. */
-    _Atomic bool marking_active;   /* objects allocated outside new space are black */
-    _Atomic bool marking_complete; /* the markers ran out of work: finalization is due */
-    struct mark_pool *mark_pool;   /* grey objects (lib/barrier/marking_worklist.h) */
-    size_t marking_start_bytes;    /* old generation size that starts a cycle; 0: never */
+    _Atomic bool marking_active;        /* objects allocated outside new space are black */
+    _Atomic bool marking_complete;      /* the markers ran out of work: finalization is due */
+    struct mark_pool *mark_pool;        /* grey objects (lib/barrier/marking_worklist.h) */
+    size_t marking_start_bytes;         /* old generation size that starts a cycle; 0: never */
+    _Atomic size_t marking_black_bytes; /* allocated black since the cycle started */
     /* old_gc=incremental: a bounded marking step on the mutator's allocation slow path. */
     void (*marking_step)(struct mutator *m, size_t allocated_bytes);
     /* old_gc=concurrent: old and code pages wait to be swept (lib/marking/sweep.c); an
@@ -244,10 +245,13 @@ static inline struct object *heap_allocate(struct mutator *m, struct object *map
 
 /* An object just allocated in old, code or large space: black while a marking cycle
  * runs (the markers will not scan it; the barrier covers what is stored into it). */
-static inline void heap_allocated_outside_young(struct heap *heap, struct object *o)
+static inline void heap_allocated_outside_young(struct heap *heap, struct object *o,
+                                                size_t size_bytes)
 {
-    if (UNLIKELY(atomic_load_explicit(&heap->marking_active, memory_order_relaxed)))
+    if (UNLIKELY(atomic_load_explicit(&heap->marking_active, memory_order_relaxed))) {
         page_mark_atomic(page_of(o), o);
+        atomic_fetch_add_explicit(&heap->marking_black_bytes, size_bytes, memory_order_relaxed);
+    }
 }
 
 /* Old space directly (pretenured); may collect; fatal on heap exhaustion. */
@@ -337,7 +341,14 @@ void heap_for_each_mutator(struct heap *heap, void (*fn)(struct mutator *m, void
 /* --- Sizes ---------------------------------------------------------------------------------- */
 size_t heap_young_used_bytes(struct heap *heap); /* to-space, allocated part */
 size_t heap_old_used_bytes(struct heap *heap);   /* old + code + large, in objects */
-size_t heap_committed_bytes(struct heap *heap);  /* every page held */
+/* The old-generation size past which a collection is due now: old_limit_bytes, or while
+ * a marking cycle runs, the overshoot bytes: that limit overshot by half of itself (at
+ * most half the way to the hard limit), so that the markers get the time to finish
+ * before the cycle is finalized however far they have got (after V8's
+ * AllocationLimitOvershotByLargeMargin). A cycle may still start below them. */
+size_t heap_old_collect_bytes(struct heap *heap);
+size_t heap_old_overshoot_bytes(struct heap *heap);
+size_t heap_committed_bytes(struct heap *heap); /* every page held */
 
 /* Objects in young generation that have survived one scavenge (promoted at the next). */
 static inline bool heap_below_age_mark(struct heap *heap, struct object *o)

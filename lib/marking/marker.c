@@ -12,8 +12,10 @@
  * ever holds old, code and large objects, which scavenges do not move: a scavenge that
  * runs during marking leaves the worklists valid, with nothing to forward and no young
  * entry to drop. What a scavenge must do is keep promoted objects consistent: an object
- * promoted during marking is marked and greyed (lib/scavenge/common.h), so that its
- * fields, written while it was young and unbarriered, get traced.
+ * promoted during marking is black, and its fields, written while it was young and
+ * unbarriered, are covered by the scavenger itself, which greys the old objects they
+ * point to (all under dijkstra, the weak targets under satb; lib/scavenge/common.h
+ * says why). The markers never scan a promoted object.
  *
  * Colours: white = mark bit clear; grey = mark bit set and on a worklist (a thread's
  * mark_local or the shared pool); black = mark bit set and scanned. Objects allocated
@@ -234,6 +236,7 @@ void marking_start(struct heap *heap, struct gc_tracer *tracer, uint64_t cycle_i
     mk->cycle_id = cycle_id;
     mk->weak_count = 0;
     atomic_store(&mk->marked_bytes, 0);
+    atomic_store(&heap->marking_black_bytes, 0);
     atomic_store(&mk->concurrent_ns, 0);
     atomic_store(&mk->steps_count, 0);
     atomic_store(&mk->objects_count, 0);

@@ -9,17 +9,44 @@
 #include "barrier/marking_worklist.h"
 #include "barrier/remset.h"
 #include "heap/spaces.h"
+#include "waltz_config.h"
 
 /* A scavenge during a marking cycle (old_gc=incremental|concurrent): each promoted
- * object is black from birth like every object allocated outside new space, and grey
- * as well, because its fields were written while it was young, where the marking
- * barrier does not look. The markers scan it after the pause. Young objects are never
- * marked, so the marking worklists hold nothing a scavenge moves. */
-static inline void scavenge_promoted_during_marking(struct mark_local *local, struct object *copy)
+ * object is black from birth like every object allocated outside new space, and the
+ * markers never scan it. Its fields were written while it was young, where the marking
+ * barrier does not look; the scavenger's own scan of the object covers them instead,
+ * greying the old objects it points to (scavenge_grey_old_referent):
+ *   dijkstra  every one: such an object may be reachable from nothing the markers see;
+ *   satb      the weak targets only: every old object it points to strongly was reachable
+ *             when the cycle started (the young generation was scanned whole then, and a
+ *             reference deleted from an old object is greyed) or was allocated black
+ *             since. A weak target is kept for this cycle, as one stored into an old host
+ *             is, since the markers will not see the slot to clear it.
+ * Its young referents are evacuated by the same scan (and marked if promoted); those
+ * left young are the young generation's, rescanned at finalization. So what a scavenge
+ * promotes while a cycle runs costs the markers only the old objects it points to.
+ * Young objects are never marked, so the marking worklists hold nothing a scavenge
+ * moves. */
+static inline void scavenge_promoted_during_marking(struct object *copy)
 {
-    if (page_mark_atomic(page_of(copy), copy))
-        mark_local_push(local, copy);
+    page_mark_atomic(page_of(copy), copy);
 }
+
+static inline void scavenge_grey_old_referent(struct mark_local *local, value_t v)
+{
+    struct object *target = value_to_object(v);
+    struct page *p = page_of(target);
+    if (!(page_flags(p) & PAGE_IN_YOUNG) && page_mark_atomic(p, target))
+        mark_local_push(local, target);
+}
+
+#if WALTZ_OLD_GC_STW
+#define SCAVENGE_GREYS_REFERENT(v) 0
+#elif WALTZ_MARKING_BARRIER_SATB
+#define SCAVENGE_GREYS_REFERENT(v) value_is_weak(v)
+#else
+#define SCAVENGE_GREYS_REFERENT(v) 1
+#endif
 
 /* A weak slot seen during evacuation: decided after every strong path was followed. */
 struct weak_slot {
@@ -70,8 +97,12 @@ void scavenge_poison_from_space(struct new_space *ns);
         if (!value_is_ref(v))                                                                      \
             return;                                                                                \
         struct object *target = value_to_object(v);                                                \
-        if (!(page_flags(page_of(target)) & PAGE_IN_FROM))                                         \
+        if (!(page_flags(page_of(target)) & PAGE_IN_FROM)) {                                       \
+            if (UNLIKELY(c->marking) && SCAVENGE_GREYS_REFERENT(v) && host_page &&                 \
+                !(page_flags(host_page) & PAGE_IN_YOUNG))                                          \
+                scavenge_grey_old_referent(&c->mark_local, v);                                     \
             return;                                                                                \
+        }                                                                                          \
         if (value_is_weak(v)) {                                                                    \
             weak_slots_push(&c->weak, host_page, slot);                                            \
             return;                                                                                \

@@ -179,7 +179,7 @@ static struct object *evacuate(struct task *t, struct object *o)
     if (promote) {
         t->promoted_bytes += size;
         if (UNLIKELY(t->marking))
-            scavenge_promoted_during_marking(&t->mark_local, copy);
+            scavenge_promoted_during_marking(copy);
     } else {
         t->copied_bytes += size;
     }

@@ -113,7 +113,7 @@ static struct object *evacuate(struct scavenger *s, struct object *o)
         s->promoted_bytes += size;
         push_promoted(s, copy);
         if (UNLIKELY(s->marking))
-            scavenge_promoted_during_marking(&s->mark_local, copy);
+            scavenge_promoted_during_marking(copy);
     } else {
         s->copied_bytes += size;
     }
