@@ -13,7 +13,8 @@
 #                 -Dold_gc=concurrent -Dmarking_barrier=dijkstra: the collector suites
 #                 (marking and concurrent sweeping included) and the integration runs
 #   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform, safepoint,
-#                 barrier, gc, scavenge, telemetry) and the integration runs
+#                 barrier, gc, scavenge, telemetry) and the integration runs (in ThreadSanitizer
+#                 builds without the verifier, which made them ten times slower)
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
 #                 integration)
 #   incremental-dijkstra, incremental-satb, concurrent-dijkstra, concurrent-satb
