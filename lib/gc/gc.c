@@ -193,9 +193,14 @@ static void run_old_generation(struct gc *gc, struct gc_tracer *tracer, struct c
         marking_finalize(heap, tracer, cycle);
         /* Sweeping may still be under way, so old space's size says nothing yet: what
          * survived is what the markers scanned and what was allocated black. */
-        update_old_limit(heap, atomic_load(&heap->sweeping)
-                                   ? cycle->marked_bytes + atomic_load(&heap->marking_black_bytes)
-                                   : heap_old_used_bytes(heap));
+        if (atomic_load(&heap->sweeping)) {
+            size_t live = cycle->marked_bytes + atomic_load(&heap->marking_black_bytes),
+                   used = heap_old_used_bytes(heap);
+            atomic_store(&heap->sweep_garbage_left, used > live ? (int64_t)(used - live) : 0);
+            update_old_limit(heap, live);
+        } else {
+            update_old_limit(heap, heap_old_used_bytes(heap));
+        }
         return;
     default:
         marking_full_gc(heap, tracer, cycle);
@@ -295,14 +300,17 @@ static void collect(struct heap *heap, struct mutator *m, enum collect_request w
         if (MARKING_CYCLES && atomic_load(&heap->marking_active))
             atomic_fetch_add(&heap->marking_black_bytes, pause->promoted_bytes);
         end_collection(gc, pause, CYCLE_SCAVENGE, &cycles[0]);
-        /* While pages wait to be swept, only the hard limit is looked at. Past the
-         * start of marking, a cycle starts, even past the old limit itself as long as the
+        /* While pages wait to be swept, the old limit is not looked at, and the start of
+         * marking is compared with what the generation holds less what sweeping is
+         * estimated to free still (the mark_start pause sweeps the rest). Past the start
+         * of marking, a cycle starts, even past the old limit itself as long as the
          * overshoot leaves it room; beyond that, the old generation is collected now. */
         bool sweeping = atomic_load(&heap->sweeping);
         size_t used = heap_old_used_bytes(heap);
-        bool start_marking = MARKING_CYCLES && !sweeping && !atomic_load(&heap->marking_active) &&
-                             used > heap->marking_start_bytes &&
-                             used <= heap_old_overshoot_bytes(heap);
+        size_t live = heap_old_live_estimate_bytes(heap);
+        bool start_marking = MARKING_CYCLES && !atomic_load(&heap->marking_active) &&
+                             live > heap->marking_start_bytes &&
+                             live <= heap_old_overshoot_bytes(heap);
         bool over_limit = (!sweeping && !start_marking && used > heap_old_collect_bytes(heap)) ||
                           heap_committed_bytes(heap) > heap->config.heap_size_bytes;
         if (over_limit || start_marking) {

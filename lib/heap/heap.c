@@ -211,8 +211,8 @@ static void marking_poll(struct mutator *m, size_t bytes, bool check_start)
 {
     struct heap *heap = m->heap;
     if (!atomic_load_explicit(&heap->marking_active, memory_order_relaxed)) {
-        if (check_start && heap->marking_start_bytes && !sweeping(heap) &&
-            heap_old_used_bytes(heap) > heap->marking_start_bytes)
+        if (check_start && heap->marking_start_bytes &&
+            heap_old_live_estimate_bytes(heap) > heap->marking_start_bytes)
             collect(m, COLLECT_MARK_START, REASON_HEAP_LIMIT);
         return;
     }
@@ -550,6 +550,17 @@ size_t heap_old_used_bytes(struct heap *heap)
 {
     return paged_space_used_bytes(&heap->old_space) + paged_space_used_bytes(&heap->code_space) +
            atomic_load_explicit(&heap->large_space.objects_bytes, memory_order_relaxed);
+}
+
+size_t heap_old_live_estimate_bytes(struct heap *heap)
+{
+    size_t used = heap_old_used_bytes(heap);
+    if (!sweeping(heap))
+        return used;
+    int64_t left = atomic_load_explicit(&heap->sweep_garbage_left, memory_order_relaxed);
+    if (left <= 0)
+        return used;
+    return (size_t)left < used ? used - (size_t)left : 0;
 }
 
 size_t heap_old_overshoot_bytes(struct heap *heap)

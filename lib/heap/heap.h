@@ -186,6 +186,9 @@ struct heap {
      * allocation outside new space sweeps one of them first (sweep_step). */
     _Atomic bool sweeping;
     void (*sweep_step)(struct heap *heap);
+    /* While sweeping: what the finalization estimated dead in the queued pages, less
+     * what sweeping has freed since (heap_old_live_estimate_bytes). */
+    _Atomic int64_t sweep_garbage_left;
 
     pthread_mutex_t roots_lock;
     struct root_provider *root_providers;
@@ -348,6 +351,9 @@ size_t heap_old_used_bytes(struct heap *heap);   /* old + code + large, in objec
  * AllocationLimitOvershotByLargeMargin). A cycle may still start below them. */
 size_t heap_old_collect_bytes(struct heap *heap);
 size_t heap_old_overshoot_bytes(struct heap *heap);
+/* heap_old_used_bytes, less (while pages wait to be swept) the dead bytes they are
+ * estimated to hold still: what starts a marking cycle looks at. */
+size_t heap_old_live_estimate_bytes(struct heap *heap);
 size_t heap_committed_bytes(struct heap *heap); /* every page held */
 
 /* Objects in young generation that have survived one scavenge (promoted at the next). */

@@ -143,6 +143,7 @@ bool marking_sweep_pages(struct sweeper *sw, size_t max_pages)
             return false;
         uint64_t freed = sweep_page(sw->heap, sw->spaces[i], sw->pages[i]);
         atomic_fetch_add(&sw->freed_bytes, freed);
+        atomic_fetch_sub(&sw->heap->sweep_garbage_left, (int64_t)freed);
         if (atomic_fetch_add(&sw->done, 1) + 1 == sw->count)
             atomic_store(&sw->heap->sweeping, false);
     }
