@@ -25,6 +25,8 @@
 #   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
 #                 parallel scavenger: platform, barrier, gc, marking, scavenge and the
 #                 marking-integration runs
+#   tsan-concurrent-dijkstra  the same with -Dmarking_barrier=dijkstra (barrier, gc, marking,
+#                 marking-integration)
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [CONFIG ...]   (default: all of them)
@@ -35,7 +37,7 @@ bash scripts/deps.sh || exit 1
 configs=("$@")
 all_configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan
     asan-card-table tsan tsan-card-table incremental-dijkstra incremental-satb concurrent-dijkstra
-    concurrent-satb tsan-concurrent numa-disabled)
+    concurrent-satb tsan-concurrent tsan-concurrent-dijkstra numa-disabled)
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 passed=0
 failed=0
@@ -101,6 +103,9 @@ for c in "${configs[@]}"; do
     tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent -Dmarking_barrier=satb \
         -- platform barrier gc marking scavenge marking-integration ;;
+    tsan-concurrent-dijkstra) run_config tsan-concurrent-dijkstra -Dbuildtype=debugoptimized \
+        -Db_sanitize=thread -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent \
+        -Dmarking_barrier=dijkstra -- barrier gc marking marking-integration ;;
     numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
     *)
         echo "waltz: error: unknown test configuration '$c' (${all_configs[*]})" >&2
