@@ -44,6 +44,7 @@
 #include "barrier/barrier.h"
 #include "heap/spaces.h"
 #include "heap/verify.h"
+#include "platform/worker_pool.h"
 
 struct marking *marking_of(struct heap *heap) { return heap->marking; }
 
@@ -230,6 +231,26 @@ static void set_marking(struct heap *heap, bool on)
     heap_for_each_mutator(heap, set_barrier, &on);
 }
 
+static void sweep_task(uint32_t worker, void *arg)
+{
+    (void)worker;
+    marking_sweep_complete(arg);
+}
+
+/* The pages still queued for sweeping when a cycle starts (the next cycle's marks would
+ * mix with theirs), swept inside the pause by the GC threads together. */
+static void sweep_rest_in_pause(struct heap *heap, struct marking *mk)
+{
+    uint32_t tasks = heap->config.gc_threads ? heap->config.gc_threads : 1;
+    if (!mk->options.pool || tasks < 2) {
+        marking_sweep_complete(&mk->sweeper);
+        return;
+    }
+    if (tasks > worker_pool_size(mk->options.pool))
+        tasks = worker_pool_size(mk->options.pool);
+    worker_pool_run(mk->options.pool, tasks, sweep_task, &mk->sweeper);
+}
+
 void marking_start(struct heap *heap, struct gc_tracer *tracer, uint64_t cycle_id)
 {
     struct marking *mk = marking_of(heap);
@@ -247,7 +268,7 @@ void marking_start(struct heap *heap, struct gc_tracer *tracer, uint64_t cycle_i
     struct root_scan rs = {&w, true, false}; /* root slots move: weak ones wait for the end */
     if (atomic_load(&heap->sweeping)) {
         TRACE_PHASE(tracer, "sweep", sweep_ns, mk->sweeper.count)
-        marking_sweep_complete(&mk->sweeper);
+        sweep_rest_in_pause(heap, mk);
     }
     uint64_t greyed = 0;
     TRACE_PHASE(tracer, "mark_roots", mark_ns, greyed)
