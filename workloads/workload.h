@@ -35,6 +35,7 @@ struct workload_run {
     uint64_t seed;
     int64_t values[WORKLOAD_MAX_FLAGS]; /* in the order of workload->flags */
     FILE *out;                          /* the program's own output lines; may be NULL */
+    const char *input; /* the positional argument of a workload that takes one, or NULL */
     uint64_t checksum;
     char error[256]; /* set by run() when it returns nonzero */
 };
@@ -48,6 +49,10 @@ struct workload {
     int (*run)(struct workload_run *run);
     /* The checksum WORKLOADS.md promises for these parameters, or 0 if none is known. */
     uint64_t (*expected_checksum)(const struct workload_run *run);
+    /* A workload that runs a program names its one positional argument here ("FILE"),
+     * and checks it before the run starts: 0, or -1 with one line in error. */
+    const char *input_name;
+    int (*check_input)(const char *input, char *error, size_t error_size);
 };
 
 const struct workload *workload_find(const char *name);

@@ -324,8 +324,16 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
             exit(0);
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-            if (arg[0] == '-')
+            if (arg[0] == '-' && arg[1] != '\0')
                 unknown_flag(w, arg, arg);
+            if (w->input_name && !opts->input) {
+                opts->input = arg;
+                continue;
+            }
+            if (w->input_name)
+                cli_usage_error("unexpected argument '%s' (waltz run %s takes one %s; flags "
+                                "start with --)",
+                                arg, w->name, w->input_name);
             cli_usage_error("unexpected argument '%s' (waltz run takes one workload; flags "
                             "start with --)",
                             arg);
@@ -345,6 +353,14 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
         if (!wf)
             unknown_flag(w, arg, f.name);
         parse_workload_flag(w, wf, index, take_value(argc, argv, &i, &f, "a number"), opts);
+    }
+    if (w->input_name && !opts->input)
+        cli_usage_error("waltz run %s needs a %s: waltz run %s %s [flags]", w->name, w->input_name,
+                        w->name, w->input_name);
+    if (w->input_name && w->check_input) {
+        char error[512];
+        if (w->check_input(opts->input, error, sizeof error) != 0)
+            cli_usage_error("%s", error);
     }
     if (opts->topology_spec && opts->pin == PLACEMENT_NONE)
         cli_usage_error("--topology plans a placement for another machine: it needs --pin "
@@ -381,6 +397,7 @@ void args_print_run_help(FILE *out)
     units_format_size(PAGE_SIZE_BYTES, page, sizeof page);
     fprintf(out,
             "usage: waltz run WORKLOAD [flags]\n"
+            "       waltz run jit FILE [flags]    (a toy-VM program; docs/vm.md)\n"
             "       waltz run WORKLOAD --help     (that workload's own flags)\n"
             "\n"
             "Runs one workload (waltz list) on this build's collector, prints its output and a\n"
@@ -468,8 +485,12 @@ void args_print_run_help(FILE *out)
 
 void args_print_workload_help(FILE *out, const struct workload *w)
 {
-    fprintf(out, "usage: waltz run %s [flags]\n\n%s\n\nFlags of %s:\n", w->name, w->summary,
-            w->name);
+    if (w->input_name)
+        fprintf(out, "usage: waltz run %s %s [flags]\n\n%s\n\nFlags of %s:\n", w->name,
+                w->input_name, w->summary, w->name);
+    else
+        fprintf(out, "usage: waltz run %s [flags]\n\n%s\n\nFlags of %s:\n", w->name, w->summary,
+                w->name);
     args_print_workload_flags(out, w, 2);
     fprintf(out, "\nCommon flags (--out, --mutators, --young-size, --heap-size, --seed,\n"
                  "--verify-heap, --gc-stress, --pin, --quiet, ...): waltz run --help\n");

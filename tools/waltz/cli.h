@@ -45,6 +45,7 @@ struct run_options {
     uint64_t young_size_bytes, heap_size_bytes;
     uint64_t seed;
     int64_t values[WORKLOAD_MAX_FLAGS]; /* in the order of workload->flags */
+    const char *input;                  /* the workload's positional argument (jit: FILE) */
 };
 
 /* One line "waltz: error: <message>" on stderr, then exit(2). */

@@ -230,6 +230,8 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
 {
     const struct workload *w = opts->workload;
     snprintf(run_info.workload, sizeof run_info.workload, "%s", w->name);
+    if (opts->input)
+        run_info_add_param(&run_info, "file", "%s", opts->input);
     for (size_t i = 0; i < workload_flag_count(w); i++)
         run_info_add_param(&run_info, w->flags[i].name, "%" PRId64, opts->values[i]);
     if (!cli_young_gc_is_serial()) /* a collector knob, recorded beside the workload's */
@@ -372,6 +374,7 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
     run.heap = heap;
     run.mutators = opts->mutators;
     run.seed = opts->seed;
+    run.input = opts->input;
     run.out = opts->quiet ? NULL : stdout;
 
     struct progress progress = {.workload = w->name, .heap = heap, .start_ns = run_info.start_ns};

@@ -1,0 +1,253 @@
+/*
+ * lib/vm: the toy VM's runtime, its heap objects and the interpreter.
+ *
+ * Offers:  vm_runtime (one per heap, shared by every mutator's VM: the VM's maps, hidden
+ *          classes and their transitions, interned property names, the oddballs);
+ *          struct vm (one per mutator: a loaded module, its globals, the interpreter's
+ *          frame stack, counters); vm_call and the frame-level entry point
+ *          vm_push_frame + vm_resume, where the deoptimizer will resume the interpreter;
+ *          value helpers for tests and the jit workload.
+ * Needs:   lib/gc (forced collections for the collect_garbage intrinsic), lib/heap,
+ *          lib/barrier (object_store for every store into a heap object).
+ *
+ * Heap objects (all STRUCT kinds with maps of their own, made by the runtime, unless said):
+ *   function   [map][shared][context][code]                 a closure; code: undefined
+ *                                                            until an optimizing tier
+ *   shared     [map][bytecode BYTE_ARRAY][constants FIXED_ARRAY][feedback FIXED_ARRAY]
+ *              [name Smi][params Smi][registers Smi][invocations Smi][backedges Smi]
+ *              [index Smi][flags Smi]                       one per function and VM
+ *   context    [map][previous][slot x n]                    one map per slot count
+ *   object     [map][properties FIXED_ARRAY or Smi 0][in-object x capacity]
+ *              a hidden class per (capacity, property names in order)
+ *   array      [map][length Smi][elements FIXED_ARRAY]
+ *   oddball    [map][kind Smi]      undefined, null, true, false, the hole
+ *   numbers    Smis, or HEAP_NUMBER for doubles and results past the Smi range.
+ * Everything but the oddballs (old space, never moving: nothing compacts old space, and
+ * global handles keep them alive) is allocated young and moves and dies like any other
+ * object. Maps never move or die (lib/heap), so hidden classes are described off the
+ * heap, in struct vm_shape, found from the map's id.
+ *
+ * Frames: each VM has a frame stack in C memory (not the heap): per frame the function,
+ * the context, the accumulator, the bytecode offset and a window of the register stack.
+ * The VM registers a root provider that visits every tagged slot of every live frame,
+ * so a collection updates them in place when objects move (precise roots).
+ */
+#ifndef WALTZ_VM_VM_H
+#define WALTZ_VM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "heap/heap.h"
+#include "vm/module.h"
+
+/* --- The runtime (one per heap) --------------------------------------------------------- */
+
+enum vm_shape_kind {
+    VM_SHAPE_ODDBALL,
+    VM_SHAPE_OBJECT,
+    VM_SHAPE_ARRAY,
+    VM_SHAPE_FUNCTION,
+    VM_SHAPE_SHARED,
+    VM_SHAPE_CONTEXT,
+};
+
+struct vm_transition;
+
+/* A hidden class: immutable once published but for its transitions (under the lock). */
+struct vm_shape {
+    enum vm_shape_kind kind;
+    struct object *map;
+    uint32_t capacity;       /* OBJECT: in-object slots; CONTEXT: slot count */
+    uint32_t property_count; /* OBJECT: properties, in the order they were added */
+    uint32_t *names;         /* property_count symbol ids */
+    const struct vm_shape *parent;
+    struct vm_transition *transitions; /* under vm_runtime.lock */
+};
+
+#define VM_MAX_MAPS 65536
+#define VM_MAX_INOBJECT 255
+
+enum vm_oddball { VM_UNDEFINED, VM_NULL, VM_TRUE, VM_FALSE, VM_HOLE, VM_ODDBALL_COUNT };
+
+struct vm_runtime {
+    struct heap *heap;
+    pthread_mutex_t lock; /* shapes, transitions, symbols, the lazily made maps */
+    /* Indexed by map id (MAP_ID); written once under the lock, read with acquire. */
+    const struct vm_shape **shapes;
+    struct object *oddball_map, *function_map, *shared_map, *array_map;
+    struct object *context_maps[256];                         /* by slot count, made on demand */
+    const struct vm_shape *object_roots[VM_MAX_INOBJECT + 1]; /* by capacity, on demand */
+    value_t oddballs[VM_ODDBALL_COUNT];
+    value_t *oddball_handles[VM_ODDBALL_COUNT]; /* strong global handles */
+    char **symbols;
+    size_t symbol_count, symbol_capacity;
+    struct vm_shape **all_shapes; /* for destruction */
+    size_t shape_count, shape_capacity;
+};
+
+/* m: an attached mutator of heap (the oddballs are allocated through it). */
+struct vm_runtime *vm_runtime_create(struct heap *heap, struct mutator *m);
+void vm_runtime_destroy(struct vm_runtime *rt);
+uint32_t vm_runtime_intern(struct vm_runtime *rt, const char *name);
+const char *vm_runtime_symbol_name(struct vm_runtime *rt, uint32_t symbol);
+
+static inline const struct vm_shape *vm_shape_of_map(struct vm_runtime *rt, struct object *map)
+{
+    uintptr_t id = map_raw(map, MAP_ID);
+    if (id >= VM_MAX_MAPS)
+        return NULL;
+    return __atomic_load_n(&rt->shapes[id], __ATOMIC_ACQUIRE);
+}
+/* The VM shape of a value, or NULL (Smis, heap numbers, arrays of the heap). */
+static inline const struct vm_shape *vm_shape_of(struct vm_runtime *rt, value_t v)
+{
+    if (!value_is_strong(v))
+        return NULL;
+    return vm_shape_of_map(rt, object_map(value_to_object(v)));
+}
+
+/* --- Frames and the VM (one per mutator) -------------------------------------------------- */
+
+struct vm_frame {
+    value_t function, context, acc;
+    uint32_t pc;   /* bytecode offset of the next instruction to run */
+    uint32_t base; /* first register in vm->stack */
+    uint32_t register_count;
+};
+
+#define VM_DEFAULT_MAX_FRAMES 2048
+#define VM_STACK_SLOTS ((size_t)1 << 17)
+
+/* Tier-up thresholds: the hook (a no-op until an optimizing tier exists) runs once per
+ * function when either counter reaches its threshold. */
+#define VM_TIERUP_INVOCATIONS 1000
+#define VM_TIERUP_BACKEDGES 10000
+
+struct vm_stats {
+    uint64_t calls, backedges, polls, tierup_requests, reloads_after_gc;
+};
+
+enum vm_root {
+    VM_ROOT_GLOBALS,        /* FIXED_ARRAY, one slot per module global */
+    VM_ROOT_SHARED,         /* FIXED_ARRAY of every function's shared info */
+    VM_ROOT_SCRIPT_CONTEXT, /* the context of module-level closures */
+    VM_ROOT_SCRATCH,        /* values a runtime function keeps across an allocation */
+    VM_ROOT_SCRATCH2,
+    VM_ROOT_COUNT,
+};
+
+struct vm {
+    struct vm_runtime *rt;
+    struct mutator *m;
+    const struct vm_module *module;
+    uint32_t *symbols; /* module name index -> runtime symbol */
+    value_t roots[VM_ROOT_COUNT];
+    struct vm_frame *frames;
+    size_t frame_count, max_frames;
+    value_t *stack; /* registers of every frame; VM_STACK_SLOTS, never reallocated */
+    size_t stack_top;
+    struct vm_stats stats;
+    char error[512];
+};
+
+/* Loads module into the heap for mutator m (the calling thread's) and registers the
+ * VM's roots. Returns NULL with error set if the module cannot be loaded. */
+struct vm *vm_create(struct vm_runtime *rt, struct mutator *m, const struct vm_module *module,
+                     char *error, size_t error_size);
+void vm_destroy(struct vm *vm);
+
+/* Runs the module's main function; on success stores its result in *result (a root
+ * only until the next allocation: copy it into a handle to keep it). Returns 0, or -1
+ * with vm->error set (the frame stack is unwound to where it was). */
+int vm_run_main(struct vm *vm, value_t *result);
+/* Calls the function in *function_slot (a rooted slot) with argc arguments read from
+ * args (rooted slots). */
+int vm_call(struct vm *vm, const value_t *function_slot, const value_t *args, size_t argc,
+            value_t *result);
+
+/* The interpreter's frame-level entry: push a frame that will resume at bytecode offset
+ * pc with the given accumulator and registers (register_count of them, the function's
+ * own count; missing ones are undefined), then run until the frame stack is back to
+ * base_depth frames, the returned value in *result. This is what a deoptimizer calls
+ * after writing the frames of an optimized activation. */
+int vm_push_frame(struct vm *vm, value_t function, value_t context, uint32_t pc, value_t acc,
+                  const value_t *registers, size_t register_count);
+int vm_resume(struct vm *vm, size_t base_depth, value_t *result);
+
+/* The global of this name's value (VALUE of the hole if unset), or false. */
+bool vm_get_global(struct vm *vm, const char *name, value_t *out);
+
+/* Values. */
+static inline value_t vm_undefined(struct vm_runtime *rt) { return rt->oddballs[VM_UNDEFINED]; }
+static inline value_t vm_boolean(struct vm_runtime *rt, bool b)
+{
+    return rt->oddballs[b ? VM_TRUE : VM_FALSE];
+}
+bool vm_value_to_number(value_t v, double *out);
+bool vm_value_is_number(value_t v);
+bool vm_value_truthy(struct vm_runtime *rt, value_t v);
+/* A number as a value: a Smi when it is an integer in range, else a heap number. */
+value_t vm_number_from_int(struct vm *vm, int64_t i);
+value_t vm_number_from_double(struct vm *vm, double d);
+/* "832040", "0.5", "undefined", "[object 2 properties]", "[array 3]", "[function fib]". */
+void vm_value_format(struct vm *vm, value_t v, char *buf, size_t size);
+/* True when v is the number n (integers compare exactly, doubles by value). */
+bool vm_value_equals_number(value_t v, struct vm_number n);
+
+/* Objects (objects.c), used by the interpreter. Each may allocate: their value_t
+ * arguments are slots that stay rooted (frame registers or VM roots). */
+value_t vm_new_object(struct vm *vm, uint32_t capacity);
+value_t vm_new_array(struct vm *vm, int64_t length);
+value_t vm_new_context(struct vm *vm, uint32_t slots, const value_t *previous);
+value_t vm_new_closure(struct vm *vm, const value_t *shared, const value_t *context);
+/* The hidden class after adding symbol to from, made on first use. NULL when the
+ * runtime has no room for more maps. */
+const struct vm_shape *vm_shape_transition(struct vm_runtime *rt, const struct vm_shape *from,
+                                           uint32_t symbol);
+/* Index of symbol in the shape's properties, or -1. */
+int vm_shape_find(const struct vm_shape *shape, uint32_t symbol);
+/* Property i of a JS object (no allocation). */
+value_t vm_object_get_field(struct object *o, const struct vm_shape *shape, uint32_t index);
+/* Stores *value into property i of the object in *receiver; when index is past the
+ * in-object capacity, the backing store may have to grow (allocation). new_shape, if
+ * not NULL, is installed first (a transition). */
+void vm_object_set_field(struct vm *vm, const value_t *receiver, const struct vm_shape *new_shape,
+                         uint32_t index, const value_t *value);
+/* Appends *value to the array in *array (elements grow when full). */
+void vm_array_push(struct vm *vm, const value_t *array, const value_t *value);
+
+/* Shared-info fields (word indices). */
+enum {
+    VM_SHARED_BYTECODE = 1,
+    VM_SHARED_CONSTANTS,
+    VM_SHARED_FEEDBACK,
+    VM_SHARED_NAME,
+    VM_SHARED_PARAMS,
+    VM_SHARED_REGISTERS,
+    VM_SHARED_INVOCATIONS,
+    VM_SHARED_BACKEDGES,
+    VM_SHARED_INDEX,
+    VM_SHARED_FLAGS,
+    VM_SHARED_FIELDS = VM_SHARED_FLAGS, /* tagged fields after the map word */
+};
+enum { VM_SHARED_FLAG_TIERUP_REQUESTED = 1 };
+enum { VM_FUNCTION_SHARED = 1, VM_FUNCTION_CONTEXT, VM_FUNCTION_CODE, VM_FUNCTION_FIELDS = 3 };
+enum { VM_CONTEXT_PREVIOUS = 1, VM_CONTEXT_SLOTS = 2 };
+enum { VM_OBJECT_PROPERTIES = 1, VM_OBJECT_INOBJECT = 2 };
+enum { VM_ARRAY_LENGTH = 1, VM_ARRAY_ELEMENTS = 2, VM_ARRAY_FIELDS = 2 };
+
+/* Feedback lattice of binary operations and comparisons: none < smi < number < any. */
+enum vm_type_feedback { VM_TYPE_NONE, VM_TYPE_SMI, VM_TYPE_NUMBER, VM_TYPE_ANY };
+/* Property feedback state (word 0 of the slot). */
+enum vm_property_state {
+    VM_IC_UNINITIALIZED,
+    VM_IC_MONOMORPHIC,
+    VM_IC_POLYMORPHIC,
+    VM_IC_MEGAMORPHIC
+};
+/* Keyed feedback bits. */
+enum { VM_KEYED_IN_BOUNDS = 1, VM_KEYED_APPEND = 2 };
+
+#endif
