@@ -260,7 +260,7 @@ static int label_id(struct assembler *a, const struct token *t, struct label_nam
 }
 
 static int parse_operand(struct assembler *a, const struct vm_opcode_info *info,
-                         enum vm_operand_kind kind, int64_t *out)
+                         enum vm_operand_kind kind, size_t index, int64_t *out)
 {
     struct token t;
     if (next_token(a, &t) != 0)
@@ -269,6 +269,7 @@ static int parse_operand(struct assembler *a, const struct vm_opcode_info *info,
         return error_at(a, t.line, t.column, "%s needs a %s operand here", info->name,
                         vm_operand_kind_name(kind));
     vm_builder_set_site(a->b, t.line, t.column);
+    vm_builder_set_operand_site(a->b, index, t.line, t.column);
     int k;
     switch (kind) {
     case VM_OPERAND_REG: {
@@ -386,7 +387,7 @@ static int parse_instruction(struct assembler *a, const struct token *name)
                                              : "%s needs more operands",
                                 info->name);
         }
-        if (parse_operand(a, info, info->operands[i], &operands[count]) != 0)
+        if (parse_operand(a, info, info->operands[i], count, &operands[count]) != 0)
             return -1;
         count++;
     }

@@ -55,6 +55,7 @@ struct vm_builder {
     char *main_name;
     struct site main_site;
     struct site site, error_site;
+    struct site operand_sites[VM_MAX_OPERANDS]; /* for the next emit; line 0: none */
     char error[256];
 };
 
@@ -142,6 +143,13 @@ const char *vm_builder_error(const struct vm_builder *b) { return b->error; }
 void vm_builder_set_site(struct vm_builder *b, uint32_t line, uint32_t column)
 {
     b->site = (struct site){line, column};
+}
+
+void vm_builder_set_operand_site(struct vm_builder *b, size_t operand, uint32_t line,
+                                 uint32_t column)
+{
+    if (operand < VM_MAX_OPERANDS)
+        b->operand_sites[operand] = (struct site){line, column};
 }
 
 void vm_builder_error_site(const struct vm_builder *b, uint32_t *line, uint32_t *column)
@@ -408,10 +416,21 @@ int vm_builder_emit(struct vm_builder *b, enum vm_opcode op, const int64_t *oper
     struct vm_function_code *f = current(b);
     if (f->length + info->size_bytes > VM_MAX_FUNCTION_BYTES)
         return fail(b, "function '%s' is longer than %zu bytes", f->name, VM_MAX_FUNCTION_BYTES);
-    for (size_t i = 0, k = 0; i < info->operand_count; i++)
-        if (info->operands[i] != VM_OPERAND_FEEDBACK &&
-            check_operand(b, info, (int)i, operands[k++]) != 0)
+    struct site instruction_site = b->site, sites[VM_MAX_OPERANDS];
+    for (size_t k = 0; k < VM_MAX_OPERANDS; k++) {
+        sites[k] = b->operand_sites[k].line ? b->operand_sites[k] : instruction_site;
+        b->operand_sites[k] = (struct site){0, 0};
+    }
+    for (size_t i = 0, k = 0; i < info->operand_count; i++) {
+        if (info->operands[i] == VM_OPERAND_FEEDBACK)
+            continue;
+        b->site = sites[k];
+        int rc = check_operand(b, info, (int)i, operands[k]);
+        b->site = instruction_site;
+        k++;
+        if (rc != 0)
             return -1;
+    }
     /* A register list (Call, CallIntrinsic): first register and count must fit. */
     if (op == VM_OP_Call || op == VM_OP_CallIntrinsic) {
         int64_t first = operands[1], count = operands[2];
@@ -446,8 +465,8 @@ int vm_builder_emit(struct vm_builder *b, enum vm_opcode op, const int64_t *oper
         if (kind == VM_OPERAND_LABEL) {
             b->label_uses = grow(b->label_uses, &b->label_use_capacity, b->label_use_count,
                                  sizeof *b->label_uses);
-            b->label_uses[b->label_use_count++] =
-                (struct label_use){.label = (int)v, .operand_offset = f->length, .site = b->site};
+            b->label_uses[b->label_use_count++] = (struct label_use){
+                .label = (int)v, .operand_offset = f->length, .site = sites[k - 1]};
             v = 0;
         }
         put_bytes(b, (uint64_t)v, size);

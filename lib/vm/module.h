@@ -93,6 +93,10 @@ const char *vm_builder_error(const struct vm_builder *b);
 /* Where the next calls come from (the assembler passes line and column): an error that
  * is found later (an undefined label or function) names the site that referred to it. */
 void vm_builder_set_site(struct vm_builder *b, uint32_t line, uint32_t column);
+/* The site of operand i (not counting FEEDBACK) of the next instruction emitted; an
+ * operand without one is reported at the instruction's site. */
+void vm_builder_set_operand_site(struct vm_builder *b, size_t operand, uint32_t line,
+                                 uint32_t column);
 /* The site of the last error (0, 0 if it has none). */
 void vm_builder_error_site(const struct vm_builder *b, uint32_t *line, uint32_t *column);
 
