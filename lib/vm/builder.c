@@ -404,6 +404,12 @@ static int check_operand(struct vm_builder *b, const struct vm_opcode_info *info
 int vm_builder_emit(struct vm_builder *b, enum vm_opcode op, const int64_t *operands,
                     size_t operand_count)
 {
+    /* The operand sites are for this instruction only, whatever happens to it. */
+    struct site instruction_site = b->site, sites[VM_MAX_OPERANDS];
+    for (size_t k = 0; k < VM_MAX_OPERANDS; k++) {
+        sites[k] = b->operand_sites[k].line ? b->operand_sites[k] : instruction_site;
+        b->operand_sites[k] = (struct site){0, 0};
+    }
     if (need_function(b, "an instruction") != 0)
         return -1;
     const struct vm_opcode_info *info = vm_opcode_info(op);
@@ -416,11 +422,6 @@ int vm_builder_emit(struct vm_builder *b, enum vm_opcode op, const int64_t *oper
     struct vm_function_code *f = current(b);
     if (f->length + info->size_bytes > VM_MAX_FUNCTION_BYTES)
         return fail(b, "function '%s' is longer than %zu bytes", f->name, VM_MAX_FUNCTION_BYTES);
-    struct site instruction_site = b->site, sites[VM_MAX_OPERANDS];
-    for (size_t k = 0; k < VM_MAX_OPERANDS; k++) {
-        sites[k] = b->operand_sites[k].line ? b->operand_sites[k] : instruction_site;
-        b->operand_sites[k] = (struct site){0, 0};
-    }
     for (size_t i = 0, k = 0; i < info->operand_count; i++) {
         if (info->operands[i] == VM_OPERAND_FEEDBACK)
             continue;
