@@ -343,8 +343,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
         case VM_OP_Div:
         case VM_OP_Mod: {
             value_t lhs = REG(1), rhs = ACC;
-            int64_t smi;
-            double d;
+            int64_t smi = 0;
+            double d = 0;
             enum vm_type_feedback seen = type_of(lhs, rhs);
             enum arith_result r = arith(op, lhs, rhs, &smi, &d);
             if (seen == VM_TYPE_SMI && r == ARITH_DOUBLE)
@@ -368,7 +368,7 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
         case VM_OP_Dec:
         case VM_OP_Negate: {
             value_t v = ACC;
-            double d;
+            double d = 0;
             if (value_is_smi(v)) {
                 int64_t a = value_to_smi(v);
                 int64_t r = op == VM_OP_Inc ? a + 1 : op == VM_OP_Dec ? a - 1 : -a;
@@ -640,7 +640,7 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
         case VM_OP_CallIntrinsic: {
             enum vm_intrinsic id = code[pc + 1];
             value_t arg = code[pc + 3] ? REG(2) : VALUE_NULL;
-            double d;
+            double d = 0;
             in.fp->pc = pc;
             if (id == VM_INTRINSIC_collect_garbage) {
                 gc_collect(m->heap, m, COLLECT_SCAVENGE);
