@@ -89,19 +89,24 @@ static int64_t smi_field(struct object *o, size_t word)
     return value_to_smi(object_get(o, word));
 }
 
-/* Counts toward tier-up; the hook itself waits for an optimizing tier. */
-static void count(struct interp *in, size_t word, int64_t threshold)
+/* Counts toward tier-up (word: invocations or back-edges of shared); the hook itself
+ * waits for an optimizing tier. */
+static void count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold)
 {
-    struct vm *vm = in->vm;
-    int64_t n = smi_field(in->shared, word);
+    int64_t n = smi_field(shared, word);
     if (n < VALUE_SMI_MAX)
-        object_store(vm->m, in->shared, word, value_from_smi(n + 1));
-    int64_t flags = smi_field(in->shared, VM_SHARED_FLAGS);
+        object_store(vm->m, shared, word, value_from_smi(n + 1));
+    int64_t flags = smi_field(shared, VM_SHARED_FLAGS);
     if (n + 1 >= threshold && !(flags & VM_SHARED_FLAG_TIERUP_REQUESTED)) {
-        object_store(vm->m, in->shared, VM_SHARED_FLAGS,
+        object_store(vm->m, shared, VM_SHARED_FLAGS,
                      value_from_smi(flags | VM_SHARED_FLAG_TIERUP_REQUESTED));
         vm->stats.tierup_requests++;
     }
+}
+
+static void count(struct interp *in, size_t word, int64_t threshold)
+{
+    count_shared(in->vm, in->shared, word, threshold);
 }
 
 static void feedback_join(struct interp *in, uint32_t slot, enum vm_type_feedback seen)
@@ -194,15 +199,21 @@ static enum arith_result arith(enum vm_opcode op, value_t lhs, value_t rhs, int6
                 return ARITH_DOUBLE;
             }
             r = a % b;
+            if (r == 0 && a < 0)
+                overflow = true; /* -0 is a double */
             break;
         }
         if (!overflow && smi_fits(r)) {
             *smi = r;
             return ARITH_SMI;
         }
+        /* Past the Smi range, or -0: Add, Sub, Mul, Div (only SMI_MIN / -1 gets here) and
+         * Mod (a negative multiple of b) as doubles. */
         *d = op == VM_OP_Add   ? (double)a + (double)b
              : op == VM_OP_Sub ? (double)a - (double)b
-                               : (double)a * (double)b;
+             : op == VM_OP_Mul ? (double)a * (double)b
+             : op == VM_OP_Div ? (double)a / (double)b
+                               : fmod((double)a, (double)b);
         return ARITH_DOUBLE;
     }
     double a, b;
@@ -749,8 +760,7 @@ int vm_call(struct vm *vm, const value_t *function_slot, const value_t *args, si
                    sizeof vm->error) != 0)
         return -1;
     vm->stats.calls++;
-    int64_t n = value_to_smi(object_get(shared, VM_SHARED_INVOCATIONS));
-    object_store(vm->m, shared, VM_SHARED_INVOCATIONS, value_from_smi(n + 1));
+    count_shared(vm, shared, VM_SHARED_INVOCATIONS, VM_TIERUP_INVOCATIONS);
     return vm_resume(vm, base_depth, result);
 }
 

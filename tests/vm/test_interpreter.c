@@ -139,6 +139,10 @@ static void test_arithmetic(void **state)
     check_program("function main registers 1\n LdaSmi 7\n Star r0\n LdaSmi 0\n Mod r0\n Return\n"
                   "end\n",
                   0, "nan");
+    /* A negative multiple: -0, a double, as for Mul. */
+    check_program("function main registers 1\n LdaSmi -4\n Star r0\n LdaSmi 2\n Mod r0\n Return\n"
+                  "end\n",
+                  0, "-0");
     check_program("function main registers 1\n LdaConstant 1.5\n Star r0\n LdaSmi 2\n Mul r0\n"
                   " Return\nend\n",
                   0, "3");
