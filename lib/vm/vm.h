@@ -15,7 +15,8 @@
  *                                                            until an optimizing tier
  *   shared     [map][bytecode BYTE_ARRAY][constants FIXED_ARRAY][feedback FIXED_ARRAY]
  *              [name Smi][params Smi][registers Smi][invocations Smi][backedges Smi]
- *              [index Smi][flags Smi]                       one per function and VM
+ *              [index Smi][flags Smi][deopt count Smi][last deopt reason Smi]
+ *                                                            one per function and VM
  *   context    [map][previous][slot x n]                    one map per slot count
  *   object     [map][properties FIXED_ARRAY or Smi 0][in-object x capacity]
  *              a hidden class per (capacity, property names in order)
@@ -230,7 +231,9 @@ enum {
     VM_SHARED_BACKEDGES,
     VM_SHARED_INDEX,
     VM_SHARED_FLAGS,
-    VM_SHARED_FIELDS = VM_SHARED_FLAGS, /* tagged fields after the map word */
+    VM_SHARED_DEOPT_COUNT,       /* Smi: eager deopts of this function's optimized code */
+    VM_SHARED_LAST_DEOPT_REASON, /* Smi: the last one's reason (lib/deopt), 0 if none */
+    VM_SHARED_FIELDS = VM_SHARED_LAST_DEOPT_REASON, /* tagged fields after the map word */
 };
 enum { VM_SHARED_FLAG_TIERUP_REQUESTED = 1 };
 enum { VM_FUNCTION_SHARED = 1, VM_FUNCTION_CONTEXT, VM_FUNCTION_CODE, VM_FUNCTION_FIELDS = 3 };
