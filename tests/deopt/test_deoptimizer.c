@@ -40,6 +40,10 @@ static const char program[] =
     "function outer params 1 registers 4\n" /* inner(n) + 3 */
     "  LdaSmi 3\n  Star r1\n  LdaGlobal inner\n  Star r2\n  Mov r0, r3\n  Call r2, r3, 1\n"
     "  Add r1\n  Return\nend\n"
+    "function mkarr\n  LdaSmi 2\n  CreateArray\n  Return\nend\n"
+    "function sum2 params 1 registers 2\n" /* r0[0] + r0[1] */
+    "  LdaSmi 0\n  LdaKeyedProperty r0\n  Star r1\n  LdaSmi 1\n  LdaKeyedProperty r0\n"
+    "  Add r1\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -430,6 +434,54 @@ static void test_cycles_stress(void **state)
     run_cycles(3);
 }
 
+/* sum2(a) with a captured array whose elements are a captured FIXED_ARRAY holding an
+ * unboxed double, a Smi and the array itself (a cycle through the elements):
+ * 1.25 + 2 = 3.25. */
+static void run_array(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress);
+    value_t *sum2 = global(&e, "sum2");
+    value_t *arr = call0(&e, "mkarr");
+    struct translation_builder *b = translation_builder_create(&e.m);
+    uint32_t fn = translation_builder_literal(b, *sum2);
+    uint32_t ctx = translation_builder_literal(b, context_of(sum2));
+    uint32_t array_map = translation_builder_literal(b, value_from_object(map_of(arr)));
+    uint32_t elements_map =
+        translation_builder_literal(b, value_from_object(e.heap->fixed_array_map));
+    translation_begin_point(b);
+    translation_begin_frame(b, fn, 0, 2);
+    translation_add(b, deopt_loc(DEOPT_LOC_LITERAL, ctx));
+    translation_add(b, deopt_loc_smi(0));
+    translation_add(b, deopt_loc_captured(array_map, VM_ARRAY_FIELDS));
+    translation_add(b, deopt_loc_smi(3));
+    translation_add(b, deopt_loc_captured(elements_map, 3));
+    translation_add(b, deopt_loc(DEOPT_LOC_DOUBLE_REGISTER, 5));
+    translation_add(b, deopt_loc_smi(2));
+    translation_add(b, deopt_loc(DEOPT_LOC_DUPLICATE, 0));
+    translation_add(b, deopt_loc_smi(0));
+    value_t *bytes = handle_new(&e.m, VALUE_NULL), *pool = handle_new(&e.m, VALUE_NULL);
+    translation_builder_finish(b, bytes, pool);
+    translation_builder_destroy(b);
+    e.registers[5] = double_bits(1.25);
+    struct deopt_stats st;
+    value_t result;
+    assert_int_equal(deopt(&e, bytes, pool, 0, &st, &result), 0);
+    double d;
+    assert_true(vm_value_to_number(result, &d) && d == 3.25);
+    assert_int_equal(st.materialized_objects, 3);
+    assert_int_equal(st.materialized_bytes, 3 * 8 + (2 + 3) * 8 + 2 * 8);
+    if (gc_stress == 1)
+        assert_true(st.gcs_during_materialization >= 1);
+    env_close(&e);
+}
+
+static void test_array(void **state)
+{
+    run_array(0);
+    run_array(1);
+}
+
 /* A frame the interpreter refuses (an offset inside an instruction): an error, and the
  * frame stack as it was. */
 static void test_bad_frame(void **state)
@@ -462,7 +514,7 @@ int main(void)
         cmocka_unit_test(test_single_frame), cmocka_unit_test(test_single_frame_stress),
         cmocka_unit_test(test_two_frames),   cmocka_unit_test(test_two_frames_stress),
         cmocka_unit_test(test_cycles),       cmocka_unit_test(test_cycles_stress),
-        cmocka_unit_test(test_bad_frame),
+        cmocka_unit_test(test_array),        cmocka_unit_test(test_bad_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
