@@ -294,6 +294,8 @@ static uint64_t read_uleb(struct translation_iterator *it)
         if (shift > 63)
             malformed(it, "uleb longer than 64 bits");
         uint8_t byte = read_byte(it);
+        if (shift == 63 && (byte & 0x7e))
+            malformed(it, "uleb longer than 64 bits");
         v |= (uint64_t)(byte & 0x7f) << shift;
         if (!(byte & 0x80))
             return v;

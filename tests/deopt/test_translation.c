@@ -366,6 +366,10 @@ static void test_malformed(void **state)
     const uint8_t long_uleb[] = {
         HEADER, 1, 0, 0, 5, 0, DEOPT_LOC_REGISTER, 0xff, 0xff, 0xff, 0xff, 0x7f, DEOPT_LOC_SMI, 0};
     expect_malformed(long_uleb, sizeof long_uleb, "register or slot index");
+    const uint8_t huge_uleb[] = {
+        HEADER, 1,    0,    0,    5,    0,    DEOPT_LOC_REGISTER, 0xff, 0xff, 0xff, 0xff,
+        0xff,   0xff, 0xff, 0xff, 0xff, 0x7f, DEOPT_LOC_SMI,      0};
+    expect_malformed(huge_uleb, sizeof huge_uleb, "uleb longer than 64 bits");
     const uint8_t no_frames[] = {HEADER, 0, 0};
     expect_malformed(no_frames, sizeof no_frames, "frame count out of range");
     const uint8_t bad_offset[] = {'W', 'D', 'T', '1', 1, 0, 0, 0, 200, 0, 0, 0, 1, 0};
