@@ -9,7 +9,9 @@
  * pointer kept across an allocation reads garbage); under stress 1 a collection happens
  * between materialization's allocations, which the test checks did happen.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -482,6 +484,79 @@ static void test_array(void **state)
     run_array(1);
 }
 
+/* A collection pending when the deopt starts: another mutator has requested the
+ * safepoint and waits for this thread, so deopt_eager's first poll stops until the
+ * scavenge is over, before anything is translated. The young object in register 3 moves
+ * in that scavenge (the register file's root provider updates it) and the deopt reads
+ * the new address. */
+struct collector_thread {
+    struct env *e;
+    atomic_int phase; /* 1: attached, 2: go, 3: collected */
+};
+
+static void *collect_when_told(void *arg)
+{
+    struct collector_thread *c = arg;
+    struct mutator m;
+    gc_mutator_attach(c->e->gc, &m, "collector");
+    atomic_store(&c->phase, 1);
+    while (atomic_load(&c->phase) != 2)
+        mutator_poll(&m);
+    gc_collect(c->e->heap, &m, COLLECT_SCAVENGE);
+    atomic_store(&c->phase, 3);
+    gc_mutator_detach(&m);
+    return NULL;
+}
+
+static void test_pending_gc(void **state)
+{
+    struct env e;
+    env_open(&e, 0);
+    value_t *addf = global(&e, "addf");
+    value_t *obj1 = call0(&e, "mk1"); /* {f: 0} */
+    struct translation_builder *b = translation_builder_create(&e.m);
+    uint32_t fn = translation_builder_literal(b, *addf);
+    uint32_t ctx = translation_builder_literal(b, context_of(addf));
+    translation_begin_point(b);
+    translation_begin_frame(b, fn, offset_of(&e, "addf", 2), 3);
+    translation_add(b, deopt_loc(DEOPT_LOC_LITERAL, ctx));
+    translation_add(b, deopt_loc_smi(0));
+    translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, 3));
+    translation_add(b, deopt_loc(DEOPT_LOC_DOUBLE_REGISTER, 4));
+    translation_add(b, deopt_loc_smi(1));
+    value_t *bytes = handle_new(&e.m, VALUE_NULL), *pool = handle_new(&e.m, VALUE_NULL);
+    translation_builder_finish(b, bytes, pool);
+    translation_builder_destroy(b);
+    e.registers[3] = *obj1;
+    e.registers_tagged[3] = true;
+    e.registers[4] = double_bits(0.75);
+    uint64_t before = e.registers[3];
+    uint64_t epoch = atomic_load(&e.heap->gc_epoch);
+
+    struct collector_thread c = {.e = &e};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, collect_when_told, &c), 0);
+    while (atomic_load(&c.phase) != 1)
+        mutator_poll(&e.m);
+    atomic_store(&c.phase, 2);
+    /* No poll here: wait until the collector's request reaches this thread. */
+    while (!(atomic_load(&e.m.safepoint.state) & SAFEPOINT_REQUESTED))
+        ;
+    struct deopt_stats st;
+    value_t result;
+    assert_int_equal(deopt(&e, bytes, pool, 0, &st, &result), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(atomic_load(&c.phase), 3);
+    assert_true(atomic_load(&e.heap->gc_epoch) > epoch);
+    assert_true(e.registers[3] != before); /* moved during the entry poll */
+    assert_true(e.registers[3] == *obj1);
+    assert_true(st.waited_for_gc_us > 0);
+    assert_int_equal(st.gcs_during_materialization, 0); /* the GC was over by then */
+    double d;
+    assert_true(vm_value_to_number(result, &d) && d == 0.75);
+    env_close(&e);
+}
+
 /* A frame the interpreter refuses (an offset inside an instruction): an error, and the
  * frame stack as it was. */
 static void test_bad_frame(void **state)
@@ -514,7 +589,8 @@ int main(void)
         cmocka_unit_test(test_single_frame), cmocka_unit_test(test_single_frame_stress),
         cmocka_unit_test(test_two_frames),   cmocka_unit_test(test_two_frames_stress),
         cmocka_unit_test(test_cycles),       cmocka_unit_test(test_cycles_stress),
-        cmocka_unit_test(test_array),        cmocka_unit_test(test_bad_frame),
+        cmocka_unit_test(test_array),        cmocka_unit_test(test_pending_gc),
+        cmocka_unit_test(test_bad_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
