@@ -13,7 +13,7 @@
 #                 -Dold_gc=concurrent -Dmarking_barrier=dijkstra: the collector suites
 #                 (marking and concurrent sweeping included) and the integration runs
 #   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform,
-#                 safepoint, barrier, gc, scavenge, telemetry), the toy VM (vm) and the
+#                 safepoint, barrier, gc, scavenge, telemetry), the toy VM (vm, deopt) and the
 #                 integration runs (in ThreadSanitizer builds without the verifier, which
 #                 made them ten times slower)
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
@@ -23,7 +23,7 @@
 #                 serial one for incremental-satb): the collector suites (barrier, heap, gc,
 #                 marking, scavenge), cli and the integration runs, in which scavenges run
 #                 during marking cycles under --gc-stress, and but for incremental-satb the
-#                 toy VM (vm: its programs run during marking cycles too)
+#                 toy VM (vm, deopt: its programs run during marking cycles too)
 #   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
 #                 parallel scavenger: platform, barrier, gc, marking, scavenge, the
 #                 marking-integration runs and the toy VM (vm)
@@ -93,13 +93,13 @@ for c in "${configs[@]}"; do
         -Dremembered_set=card-table -Dold_gc=concurrent -Dmarking_barrier=dijkstra \
         -- barrier heap gc marking scavenge integration ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
-        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration vm ;;
+        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration vm deopt ;;
     tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dremembered_set=card-table \
         -- barrier gc scavenge integration ;;
     incremental-dijkstra | concurrent-dijkstra | concurrent-satb)
         run_config "$c" -Dbuildtype=debugoptimized -Dyoung_gc=parallel -Dold_gc="${c%-*}" \
-            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm ;;
+            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm deopt ;;
     incremental-satb) run_config incremental-satb -Dbuildtype=debugoptimized -Dold_gc=incremental \
         -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration ;;
     tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
