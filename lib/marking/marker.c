@@ -407,13 +407,6 @@ static void sweep_on_demand(struct heap *heap)
     marking_sweep_pages(&marking_of(heap)->sweeper, 1);
 }
 
-void marking_concurrent_stats(struct heap *heap, uint64_t *marked_bytes, uint64_t *concurrent_ns)
-{
-    struct marking *mk = marking_of(heap);
-    *marked_bytes = atomic_load(&mk->marked_bytes);
-    *concurrent_ns = atomic_load(&mk->concurrent_ns);
-}
-
 void marking_init(struct heap *heap, const struct marking_options *options)
 {
     struct marking *mk = platform_calloc(1, sizeof *mk);

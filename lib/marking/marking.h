@@ -103,8 +103,6 @@ void marking_resume(struct heap *heap);
 void marking_finish_sweeping(struct heap *heap);
 /* The bytes the last cycle's sweeping freed, once it is complete (false before). */
 bool marking_swept_bytes(struct heap *heap, uint64_t *swept_bytes);
-/* Objects scanned outside pauses in the current cycle, and the time it took. */
-void marking_concurrent_stats(struct heap *heap, uint64_t *marked_bytes, uint64_t *concurrent_ns);
 #endif
 
 #endif
