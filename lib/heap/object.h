@@ -69,9 +69,12 @@ static inline void object_set_raw(struct object *o, size_t word, value_t v)
     object_slots(o)[word] = v;
 }
 
+/* Acquire: a mutator may change a live object's map (a property transition) while a
+ * marker or the sweeper reads it, and the barrier stores the new map with release, so
+ * the reader sees the new map's fields initialized. A plain mov on x86. */
 static inline value_t object_map_word(struct object *o)
 {
-    return __atomic_load_n(&o->map_word, __ATOMIC_RELAXED);
+    return __atomic_load_n(&o->map_word, __ATOMIC_ACQUIRE);
 }
 static inline struct object *object_map(struct object *o)
 {
