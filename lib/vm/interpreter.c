@@ -455,6 +455,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
         case VM_OP_JumpLoop: {
             uint32_t target = u32(OPERAND(1));
             vm->stats.backedges++;
+            if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
+                FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
             count(&in, VM_SHARED_BACKEDGES, VM_TIERUP_BACKEDGES);
             in.fp->pc = target;
             vm->stats.polls++;
@@ -639,6 +641,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                            (size_t)smi_field(shared, VM_SHARED_PARAMS), why, sizeof why) != 0)
                 FAIL("%s", why);
             vm->stats.calls++;
+            if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
+                FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
             in.fp = &vm->frames[vm->frame_count - 1];
             RELOAD();
             count(&in, VM_SHARED_INVOCATIONS, VM_TIERUP_INVOCATIONS);

@@ -150,6 +150,9 @@ struct vm {
     value_t *stack; /* registers of every frame; VM_STACK_SLOTS, never reallocated */
     size_t stack_top;
     struct vm_stats stats;
+    /* When not 0: a run-time error once back-edges plus calls pass it (fuzzing and tests
+     * bound programs that would not stop). */
+    uint64_t step_limit;
     char error[512];
 };
 
