@@ -101,6 +101,9 @@ void remset_collect_items(struct page *chunk, struct remset_items *out)
     /* Objects end at area_end on a page, at alloc_top on a large chunk. */
     uintptr_t limit = page_flags(chunk) & PAGE_LARGE ? chunk->alloc_top : chunk->area_end;
     uintptr_t walk = chunk->area_start; /* the start of the next object not yet passed */
+    /* A page that waits for concurrent sweeping (lib/marking/sweep.c) still holds the dead
+     * objects of the last cycle, unmarked; their slots may point into released pages. */
+    bool unswept = (page_flags(chunk) & PAGE_UNSWEPT) != 0;
     size_t c = next_dirty(cards, card_index(chunk, chunk->area_start), count);
     while (c < count) {
         size_t r = c;
@@ -112,6 +115,10 @@ void remset_collect_items(struct page *chunk, struct remset_items *out)
         while (walk < run_end) {
             struct object *o = (struct object *)walk;
             uintptr_t o_end = walk + object_size(o);
+            if (unswept && !page_is_marked(chunk, o)) {
+                walk = o_end; /* dead: the sweeper will free it */
+                continue;
+            }
             if (o_end > run_start) {
                 size_t first, last;
                 object_tagged_range(o, object_map(o), &first, &last);

@@ -34,6 +34,9 @@ enum page_flags {
     PAGE_BELOW_AGE_MARK = 1u << 5,                     /* young objects here survived a scavenge */
     PAGE_LARGE = 1u << 6,
     PAGE_CODE = 1u << 7,
+    /* old/code: queued for concurrent sweeping, not swept yet: its unmarked objects are
+     * dead, and their slots may point into pages already released */
+    PAGE_UNSWEPT = 1u << 8,
 };
 
 struct space;

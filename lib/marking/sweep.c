@@ -13,7 +13,9 @@
  * and a space that needs more grows by a fresh page. A scavenge stops the sweeper tasks
  * like the markers; unswept pages still parse (their dead objects keep their maps), and
  * the remembered slots of dead objects stay valid because every scavenge updates them
- * until their range is freed. The next cycle starts only once every page is swept.
+ * until their range is freed. A queued page is flagged PAGE_UNSWEPT until swept: a card
+ * table scan skips its unmarked objects, whose other slots may point into pages already
+ * released. The next cycle starts only once every page is swept.
  */
 #include "barrier/remset.h"
 #include "heap/spaces.h"
@@ -58,6 +60,7 @@ static uint64_t sweep_page(struct heap *heap, struct paged_space *ps, struct pag
         freed += p->area_end - free_start;
     }
     page_clear_marks(p);
+    page_clear_flags(p, PAGE_UNSWEPT);
     p->live_bytes = live;
     return freed;
 }
@@ -115,6 +118,7 @@ static void queue_space(struct sweeper *sw, struct paged_space *ps)
             sw->pages = platform_realloc(sw->pages, sw->capacity * sizeof *sw->pages);
             sw->spaces = platform_realloc(sw->spaces, sw->capacity * sizeof *sw->spaces);
         }
+        page_set_flags(p, PAGE_UNSWEPT);
         sw->pages[sw->count] = p;
         sw->spaces[sw->count] = ps;
         sw->count++;
