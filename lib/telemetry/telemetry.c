@@ -142,6 +142,13 @@ void telemetry_destroy(struct telemetry *t)
     }
     for (size_t i = 0; i < t->thread_name_count; i++)
         platform_free(t->thread_names[i].name);
+    for (size_t i = 0; i < t->deopt_count; i++) {
+        platform_free((char *)t->deopts[i].d.function);
+        platform_free((char *)t->deopts[i].d.kind);
+        platform_free((char *)t->deopts[i].d.reason);
+        platform_free((char *)t->deopts[i].d.code_unlinking);
+    }
+    platform_free(t->deopts);
     platform_free(t->pauses);
     platform_free(t->phases);
     platform_free(t->cycles);
@@ -204,6 +211,70 @@ void telemetry_name_thread(struct telemetry *t, int thread_id, const char *name)
     }
     telemetry_unlock(t);
     platform_free(old);
+}
+
+uint64_t telemetry_record_deopt(struct telemetry *t, const struct telemetry_deopt *d)
+{
+    if (!t || !d)
+        return 0;
+    struct deopt_entry e = {.d = *d, .thread_id = platform_thread_id()};
+    e.d.function = platform_strdup(d->function ? d->function : "");
+    e.d.kind = platform_strdup(d->kind ? d->kind : "");
+    e.d.reason = platform_strdup(d->reason ? d->reason : "");
+    e.d.code_unlinking = platform_strdup(d->code_unlinking ? d->code_unlinking : "");
+    telemetry_lock(t);
+    uint64_t id = t->deopt_count;
+    TELEMETRY_APPEND(t->deopts, t->deopt_count, t->deopt_capacity, e);
+    telemetry_unlock(t);
+    return id;
+}
+
+void telemetry_deopt_reoptimized(struct telemetry *t, uint64_t deopt_id, uint64_t now_ns)
+{
+    if (!t)
+        return;
+    telemetry_lock(t);
+    if (deopt_id < t->deopt_count && !t->deopts[deopt_id].reoptimized) {
+        struct deopt_entry *e = &t->deopts[deopt_id];
+        e->reoptimized = true;
+        e->reoptimized_ns = now_ns > e->d.start_ns ? now_ns - e->d.start_ns : 0;
+    }
+    telemetry_unlock(t);
+}
+
+size_t telemetry_deopt_count(const struct telemetry *t)
+{
+    if (!t)
+        return 0;
+    telemetry_lock(t);
+    size_t n = t->deopt_count;
+    telemetry_unlock(t);
+    return n;
+}
+
+static const struct telemetry *deopt_sort_owner; /* qsort has no context argument */
+
+static int deopt_order_compare(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    uint64_t sx = deopt_sort_owner->deopts[x].d.start_ns,
+             sy = deopt_sort_owner->deopts[y].d.start_ns;
+    if (sx != sy)
+        return sx < sy ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+size_t *telemetry_deopt_order_locked(const struct telemetry *t)
+{
+    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+    size_t *order = platform_alloc((t->deopt_count ? t->deopt_count : 1) * sizeof *order);
+    for (size_t i = 0; i < t->deopt_count; i++)
+        order[i] = i;
+    pthread_mutex_lock(&sort_lock);
+    deopt_sort_owner = t;
+    qsort(order, t->deopt_count, sizeof *order, deopt_order_compare);
+    pthread_mutex_unlock(&sort_lock);
+    return order;
 }
 
 /* --- Read access -------------------------------------------------------------------- */
@@ -417,6 +488,7 @@ void telemetry_stats_locked(const struct telemetry *t, const struct run_info *in
     uint64_t start_ns = telemetry_base_ns(t, info);
     out->wall_ns = info->end_ns > start_ns ? info->end_ns - start_ns : 0;
     out->pause_count = t->pause_count;
+    out->deopt_count = t->deopt_count;
     for (size_t i = 0; i < t->pause_count; i++) {
         const struct pause_record *p = &t->pauses[i];
         out->pause_total_ns += p->duration_ns;
@@ -496,6 +568,26 @@ void telemetry_print_summary(const struct telemetry *t, const struct run_info *i
     fprintf(out, label, "copied/promoted");
     fprintf(out, "%.2f / %.2f MiB\n", (double)s.copied_bytes / (double)MiB,
             (double)s.promoted_bytes / (double)MiB);
+    telemetry_lock(t);
+    if (t->deopt_count) {
+        fprintf(out, label, "deopts");
+        fprintf(out, "%zu (reasons:", t->deopt_count);
+        /* Each distinct reason once, in order of first appearance, with its count. */
+        for (size_t i = 0; i < t->deopt_count; i++) {
+            const char *r = t->deopts[i].d.reason;
+            size_t first = 0;
+            while (strcmp(t->deopts[first].d.reason, r) != 0)
+                first++;
+            if (first != i)
+                continue;
+            size_t n = 0;
+            for (size_t k = i; k < t->deopt_count; k++)
+                n += strcmp(t->deopts[k].d.reason, r) == 0;
+            fprintf(out, "%s %s %zu", first ? "," : "", r[0] ? r : "-", n);
+        }
+        fprintf(out, ")\n");
+    }
+    telemetry_unlock(t);
     fprintf(out, label, "checksum");
     fprintf(out, "%s\n", info->checksum[0] ? info->checksum : "-");
     fprintf(out, label, "files");

@@ -9,7 +9,8 @@
  *
  * Times are recorded in nanoseconds of CLOCK_MONOTONIC and written as microseconds
  * relative to the run start. Records are appended by the thread that runs a pause while
- * the world is stopped; trace spans may come from any thread (a lock guards them).
+ * the world is stopped; trace spans and deopts may come from any thread (one lock guards
+ * every record).
  */
 #ifndef WALTZ_TELEMETRY_H
 #define WALTZ_TELEMETRY_H
@@ -121,6 +122,34 @@ void telemetry_add_cycle(struct telemetry *t, const struct cycle_record *rec);
 void telemetry_trace_span(struct telemetry *t, int thread_id, const char *name,
                           const char *category, uint64_t start_ns, uint64_t duration_ns);
 void telemetry_name_thread(struct telemetry *t, int thread_id, const char *name);
+
+/* One deoptimization, filled by the JIT layer (one row of deopts.csv). The strings are
+ * copied; NULL is written as empty. start_ns is platform_now_ns (absolute
+ * CLOCK_MONOTONIC, the clock of pause_record.start_ns). */
+struct telemetry_deopt {
+    uint32_t thread;      /* mutator index */
+    const char *function; /* name, copied */
+    uint32_t bytecode_offset;
+    const char *kind; /* eager|lazy|soft */
+    const char *reason;
+    uint32_t frames, materialized_objects;
+    uint64_t materialized_bytes, barrier_records;
+    uint64_t start_ns; /* platform_now_ns */
+    double duration_us, waited_for_gc_us;
+    const char *code_unlinking; /* lazy|eager */
+};
+
+/* Records a deopt from any thread (under the recorder's lock, like every record) and
+ * returns its run-wide deopt_id: 0, 1, ... in the order of the calls. Its trace.json
+ * event goes on the track of the calling thread (platform_thread_id), so call it from
+ * the mutator that deoptimized. Does not touch the GC heap. t == NULL: returns 0. */
+uint64_t telemetry_record_deopt(struct telemetry *t, const struct telemetry_deopt *d);
+/* The function of deopt_id was optimized again at now_ns: the first call for an id sets
+ * its reoptimized_after_us to now_ns - start_ns; later calls for that id, unknown ids,
+ * a now_ns before the deopt's start (0 is written) and t == NULL are ignored or clamped
+ * as said. Any thread. */
+void telemetry_deopt_reoptimized(struct telemetry *t, uint64_t deopt_id, uint64_t now_ns);
+size_t telemetry_deopt_count(const struct telemetry *t);
 
 /* Read access (the CLI's summary, tests). */
 size_t telemetry_pause_count(const struct telemetry *t);

@@ -213,13 +213,42 @@ static void write_cycles_csv(FILE *f, const struct write_context *c)
     }
 }
 
-/* No deoptimizations are recorded by this build: the header says what the JIT will add. */
+/* A duration given in microseconds (double), three decimals; negatives written as 0. */
+static void put_us_double(FILE *f, double us) { fprintf(f, "%.3f", us > 0 ? us : 0.0); }
+
+/* Rows sorted by start_us, then deopt_id. */
 static void write_deopts_csv(FILE *f, const struct write_context *c)
 {
     fputs("run_id,deopt_id,start_us,thread,function,bytecode_offset,kind,reason,frames,"
           "materialized_objects,materialized_bytes,barrier_records,duration_us,"
           "waited_for_gc_us,code_unlinking,reoptimized_after_us\n",
           f);
+    size_t *order = telemetry_deopt_order_locked(c->t);
+    for (size_t i = 0; i < c->t->deopt_count; i++) {
+        const struct deopt_entry *e = &c->t->deopts[order[i]];
+        const struct telemetry_deopt *d = &e->d;
+        put_csv(f, c->info->run_id);
+        fprintf(f, ",%zu,", order[i]);
+        put_rel_us(f, d->start_ns, c->base_ns);
+        fprintf(f, ",%" PRIu32 ",", d->thread);
+        put_csv(f, d->function);
+        fprintf(f, ",%" PRIu32 ",", d->bytecode_offset);
+        put_csv(f, d->kind);
+        fputc(',', f);
+        put_csv(f, d->reason);
+        fprintf(f, ",%" PRIu32 ",%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",", d->frames,
+                d->materialized_objects, d->materialized_bytes, d->barrier_records);
+        put_us_double(f, d->duration_us);
+        fputc(',', f);
+        put_us_double(f, d->waited_for_gc_us);
+        fputc(',', f);
+        put_csv(f, d->code_unlinking);
+        fputc(',', f);
+        if (e->reoptimized)
+            put_us(f, e->reoptimized_ns);
+        fputc('\n', f);
+    }
+    platform_free(order);
 }
 
 static void write_mmu_csv(FILE *f, const struct write_context *c)
@@ -284,9 +313,9 @@ static void write_summary_csv(FILE *f, const struct write_context *c)
         fputc(',', f);
         put_us(f, times_ns[k]);
     }
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.6f,%.6f,%.6f,0,",
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.6f,%.6f,%.6f,%" PRIu64 ",",
             s->copied_bytes, s->promoted_bytes, info->allocated_bytes, info->peak_rss_bytes,
-            s->mmu_1ms, s->mmu_10ms, s->mmu_100ms);
+            s->mmu_1ms, s->mmu_10ms, s->mmu_100ms, s->deopt_count);
     put_csv(f, info->checksum);
     fputc(',', f);
     put_csv(f, c->status);
@@ -348,6 +377,22 @@ static void write_trace_json(FILE *f, const struct write_context *c)
         const struct trace_span *s = &t->spans[i];
         put_trace_complete(f, c, s->name, s->category, s->thread_id, s->start_ns, s->duration_ns);
         fputs("}", f);
+    }
+    for (size_t i = 0; i < t->deopt_count; i++) {
+        const struct deopt_entry *e = &t->deopts[i];
+        const struct telemetry_deopt *d = &e->d;
+        char name[160];
+        snprintf(name, sizeof name, "deopt %s", d->function);
+        double dur_us = d->duration_us > 0 ? d->duration_us : 0.0;
+        put_trace_complete(f, c, name, "deopt", e->thread_id, d->start_ns,
+                           (uint64_t)(dur_us * 1000.0));
+        fprintf(f, ",\"args\":{\"deopt_id\":%zu,\"reason\":", i);
+        put_json_string(f, d->reason);
+        fprintf(f,
+                ",\"bytecode_offset\":%" PRIu32 ",\"frames\":%" PRIu32
+                ",\"materialized_objects\":%" PRIu32 ",\"waited_for_gc_us\":%.3f}}",
+                d->bytecode_offset, d->frames, d->materialized_objects,
+                d->waited_for_gc_us > 0 ? d->waited_for_gc_us : 0.0);
     }
     fputs("\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{\"run_id\":", f);
     put_json_string(f, c->info->run_id);
