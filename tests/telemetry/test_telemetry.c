@@ -1,7 +1,9 @@
 /*
  * Tests of lib/telemetry: the MMU of Cheng & Blelloch 2001 against hand-computed cases
  * and a brute-force sweep, nearest-rank percentiles, the exact header rows of
- * shared/design/OUTPUTS.md, and that a failed run leaves only run.json.
+ * shared/design/OUTPUTS.md, and that a failed run leaves only run.json. Deopts: the rows
+ * and columns of deopts.csv, unique ids under concurrent recording, reoptimized_after_us,
+ * the trace.json events on the recording thread's track, the summary count and line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -577,6 +579,288 @@ static void test_print_summary(void **state)
     telemetry_destroy(t);
 }
 
+/* --- Deopts ------------------------------------------------------------------------------ */
+
+/* OUTPUTS.md, "deopts.csv columns", in order. */
+static const char *const deopt_columns[] = {"run_id",
+                                            "deopt_id",
+                                            "start_us",
+                                            "thread",
+                                            "function",
+                                            "bytecode_offset",
+                                            "kind",
+                                            "reason",
+                                            "frames",
+                                            "materialized_objects",
+                                            "materialized_bytes",
+                                            "barrier_records",
+                                            "duration_us",
+                                            "waited_for_gc_us",
+                                            "code_unlinking",
+                                            "reoptimized_after_us"};
+
+static size_t csv_field_count(const char *line)
+{
+    size_t n = 1;
+    bool quoted = false;
+    for (; *line && *line != '\n'; line++) {
+        if (*line == '"')
+            quoted = !quoted;
+        else if (*line == ',' && !quoted)
+            n++;
+    }
+    return n;
+}
+
+static size_t line_count(const char *text)
+{
+    size_t n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+/* sample_run plus three deopts recorded out of start order. */
+static struct telemetry *sample_run_with_deopts(struct run_info *info, uint64_t ids[3])
+{
+    struct telemetry *t = sample_run(info);
+    struct telemetry_deopt d = {.thread = 1,
+                                .function = "later",
+                                .bytecode_offset = 17,
+                                .kind = "eager",
+                                .reason = "not_smi",
+                                .frames = 2,
+                                .materialized_objects = 3,
+                                .materialized_bytes = 96,
+                                .barrier_records = 4,
+                                .start_ns = info->start_ns + 30 * MS,
+                                .duration_us = 12.5,
+                                .waited_for_gc_us = 1.25,
+                                .code_unlinking = "lazy"};
+    ids[0] = telemetry_record_deopt(t, &d);
+    char name[] = "f,\"quoted\"";
+    d.function = name, d.thread = 0, d.reason = "wrong_map", d.start_ns = info->start_ns + 10 * MS;
+    d.kind = "soft", d.code_unlinking = "eager", d.waited_for_gc_us = 0;
+    ids[1] = telemetry_record_deopt(t, &d);
+    name[0] = 'X'; /* the name was copied */
+    d.function = "later", d.reason = "not_smi", d.start_ns = info->start_ns + 30 * MS;
+    d.thread = 1, d.kind = "eager", d.code_unlinking = "lazy";
+    ids[2] = telemetry_record_deopt(t, &d); /* same start as ids[0]: after it by id */
+    return t;
+}
+
+static void test_deopts_csv(void **state)
+{
+    char dir[64], err[256] = "";
+    make_temp_dir(dir, sizeof dir);
+    struct run_info info;
+    uint64_t ids[3];
+    struct telemetry *t = sample_run_with_deopts(&info, ids);
+    assert_int_equal(ids[0], 0);
+    assert_int_equal(ids[1], 1);
+    assert_int_equal(ids[2], 2);
+    assert_int_equal(telemetry_deopt_count(t), 3);
+    telemetry_deopt_reoptimized(t, 0, info.start_ns + 30 * MS + 2500 * US);
+    telemetry_deopt_reoptimized(t, 0, info.start_ns + 40 * MS); /* ignored: not the first */
+    telemetry_deopt_reoptimized(t, 99, info.start_ns);          /* unknown: ignored */
+    assert_int_equal(telemetry_write_run(t, &info, dir, err, sizeof err), 0);
+
+    char *csv = slurp(dir, "deopts.csv");
+    assert_non_null(csv);
+    assert_int_equal(line_count(csv), 1 + 3);
+    assert_int_equal(csv_field_count(csv), ARRAY_LENGTH(deopt_columns));
+    const char *field = csv;
+    for (size_t i = 0; i < ARRAY_LENGTH(deopt_columns); i++) {
+        size_t n = strlen(deopt_columns[i]);
+        assert_int_equal(strncmp(field, deopt_columns[i], n), 0);
+        assert_true(field[n] == (i + 1 < ARRAY_LENGTH(deopt_columns) ? ',' : '\n'));
+        field += n + 1;
+    }
+    for (const char *row = strchr(csv, '\n') + 1; *row; row = strchr(row, '\n') + 1)
+        assert_int_equal(csv_field_count(row), ARRAY_LENGTH(deopt_columns));
+    /* Sorted by start_us, then deopt_id; the function name quoted; reoptimized once. */
+    assert_non_null(strstr(csv, "\n20240101-000000-splay-serial,1,10000.000,0,\"f,\"\"quoted\"\"\","
+                                "17,soft,wrong_map,2,3,96,4,12.500,0.000,eager,\n"
+                                "20240101-000000-splay-serial,0,30000.000,1,later,17,eager,"
+                                "not_smi,2,3,96,4,12.500,1.250,lazy,2500.000\n"
+                                "20240101-000000-splay-serial,2,30000.000,1,later,17,eager,"
+                                "not_smi,2,3,96,4,12.500,0.000,lazy,\n"));
+    free(csv);
+    char *summary = slurp(dir, "summary.csv");
+    assert_non_null(strstr(summary, ",3,123456789,ok\n"));
+    free(summary);
+    telemetry_destroy(t);
+    remove_tree(dir);
+}
+
+static void test_deopts_without_telemetry(void **state)
+{
+    struct telemetry_deopt d = {.function = "f", .kind = "eager", .reason = "not_smi"};
+    assert_int_equal(telemetry_record_deopt(NULL, &d), 0);
+    telemetry_deopt_reoptimized(NULL, 0, 1);
+    assert_int_equal(telemetry_deopt_count(NULL), 0);
+    /* NULL strings are written as empty fields. */
+    struct telemetry *t = telemetry_create(0);
+    struct telemetry_deopt empty = {0};
+    assert_int_equal(telemetry_record_deopt(t, &empty), 0);
+    telemetry_deopt_reoptimized(t, 0, 0);
+    assert_int_equal(telemetry_deopt_count(t), 1);
+    telemetry_destroy(t);
+}
+
+enum { DEOPT_THREADS = 4, DEOPTS_PER_THREAD = 10000 };
+
+struct deopt_worker {
+    struct telemetry *t;
+    uint32_t index;
+    uint64_t ids[DEOPTS_PER_THREAD];
+};
+
+static void *record_deopts(void *arg)
+{
+    struct deopt_worker *w = arg;
+    char function[32];
+    snprintf(function, sizeof function, "fn%" PRIu32, w->index);
+    for (int i = 0; i < DEOPTS_PER_THREAD; i++) {
+        struct telemetry_deopt d = {.thread = w->index,
+                                    .function = function,
+                                    .bytecode_offset = (uint32_t)i,
+                                    .kind = "eager",
+                                    .reason = i % 2 ? "wrong_map" : "not_smi",
+                                    .start_ns = 1000 * MS + (uint64_t)i * US,
+                                    .code_unlinking = "lazy"};
+        w->ids[i] = telemetry_record_deopt(w->t, &d);
+        if (i % 3 == 0)
+            telemetry_deopt_reoptimized(w->t, w->ids[i], 1000 * MS + (uint64_t)(i + 5) * US);
+    }
+    return NULL;
+}
+
+static void test_deopts_concurrent_ids_unique(void **state)
+{
+    char dir[64], err[256] = "";
+    make_temp_dir(dir, sizeof dir);
+    struct run_info info;
+    struct telemetry *t = sample_run(&info);
+    static struct deopt_worker workers[DEOPT_THREADS];
+    struct platform_thread threads[DEOPT_THREADS];
+    for (uint32_t i = 0; i < DEOPT_THREADS; i++) {
+        workers[i].t = t, workers[i].index = i;
+        platform_thread_start(&threads[i], "deopt", record_deopts, &workers[i]);
+    }
+    for (int i = 0; i < DEOPT_THREADS; i++)
+        platform_thread_join(&threads[i]);
+    enum { TOTAL = DEOPT_THREADS * DEOPTS_PER_THREAD };
+    assert_int_equal(telemetry_deopt_count(t), TOTAL);
+    static bool seen[TOTAL];
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < DEOPT_THREADS; i++)
+        for (int k = 0; k < DEOPTS_PER_THREAD; k++) {
+            assert_true(workers[i].ids[k] < TOTAL);
+            assert_false(seen[workers[i].ids[k]]);
+            seen[workers[i].ids[k]] = true;
+        }
+    assert_int_equal(telemetry_write_run(t, &info, dir, err, sizeof err), 0);
+    char *csv = slurp(dir, "deopts.csv");
+    assert_int_equal(line_count(csv), 1 + TOTAL);
+    /* Rows ordered by (start_us, deopt_id); every id once; reoptimized_after_us = 5 us
+     * exactly for every third deopt of each thread and empty for the others. */
+    memset(seen, 0, sizeof seen);
+    double last_start = -1;
+    uint64_t last_id = 0;
+    size_t reoptimized = 0;
+    for (char *row = strchr(csv, '\n') + 1; *row; row = strchr(row, '\n') + 1) {
+        uint64_t id;
+        double start;
+        assert_int_equal(sscanf(row, "20240101-000000-splay-serial,%" SCNu64 ",%lf,", &id, &start),
+                         2);
+        assert_true(id < TOTAL);
+        assert_false(seen[id]);
+        seen[id] = true;
+        assert_true(start > last_start || (start == last_start && id > last_id));
+        last_start = start, last_id = id;
+        char *end = strchr(row, '\n');
+        char *last_comma = end;
+        while (*--last_comma != ',')
+            ;
+        if (last_comma + 1 != end) {
+            assert_int_equal(strncmp(last_comma, ",5.000\n", 7), 0);
+            reoptimized++;
+        }
+    }
+    assert_int_equal(reoptimized, DEOPT_THREADS * ((DEOPTS_PER_THREAD + 2) / 3));
+    free(csv);
+    telemetry_destroy(t);
+    remove_tree(dir);
+}
+
+static void *record_one_deopt(void *arg)
+{
+    struct telemetry *t = arg;
+    struct telemetry_deopt d = {.thread = 7,
+                                .function = "g\"h",
+                                .bytecode_offset = 5,
+                                .kind = "lazy",
+                                .reason = "dependency_changed",
+                                .frames = 3,
+                                .materialized_objects = 2,
+                                .start_ns = 1000 * MS + 7 * MS,
+                                .duration_us = 40,
+                                .waited_for_gc_us = 2.5,
+                                .code_unlinking = "eager"};
+    telemetry_record_deopt(t, &d);
+    static int tid;
+    tid = platform_thread_id();
+    telemetry_name_thread(t, tid, "mutator-7");
+    return &tid;
+}
+
+static void test_deopts_trace_and_summary(void **state)
+{
+    char dir[64], err[256] = "";
+    make_temp_dir(dir, sizeof dir);
+    struct run_info info;
+    uint64_t ids[3];
+    struct telemetry *t = sample_run_with_deopts(&info, ids);
+    struct platform_thread thread;
+    platform_thread_start(&thread, "mutator", record_one_deopt, t);
+    int *tid = platform_thread_join(&thread);
+    assert_int_equal(telemetry_write_run(t, &info, dir, err, sizeof err), 0);
+
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    telemetry_print_summary(t, &info, "results/runs/x", out);
+    fclose(out);
+    assert_non_null(strstr(text, "deopts             4 (reasons: not_smi 2, wrong_map 1, "
+                                 "dependency_changed 1)\n"));
+    free(text);
+    char *summary = slurp(dir, "summary.csv");
+    assert_non_null(strstr(summary, ",4,123456789,ok\n"));
+    free(summary);
+
+    if (python_available()) {
+        char command[1024];
+        snprintf(command, sizeof command,
+                 "python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))[\"traceEvents\"]; "
+                 "d=[x for x in e if x.get(\"cat\") == \"deopt\"]; assert len(d) == 4, d; "
+                 "assert all(x[\"ph\"] == \"X\" and x[\"pid\"] == 1 for x in d), d; "
+                 "g=[x for x in d if x[\"name\"] == \"deopt g\\\"h\"]; assert len(g) == 1, d; "
+                 "g=g[0]; a=g[\"args\"]; assert g[\"tid\"] == %d and g[\"ts\"] == 7000 and "
+                 "g[\"dur\"] == 40, g; "
+                 "assert a[\"reason\"] == \"dependency_changed\" and a[\"bytecode_offset\"] == 5 "
+                 "and a[\"frames\"] == 3 and a[\"materialized_objects\"] == 2 and "
+                 "a[\"waited_for_gc_us\"] == 2.5, a; "
+                 "m=[x for x in e if x[\"ph\"] == \"M\" and x.get(\"tid\") == %d]; "
+                 "assert m[0][\"args\"][\"name\"] == \"mutator-7\", m; "
+                 "assert len([x for x in d if x[\"tid\"] == %d]) == 3' %s/trace.json",
+                 *tid, *tid, platform_thread_id(), dir);
+        assert_int_equal(system(command), 0);
+    }
+    telemetry_destroy(t);
+    remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +880,10 @@ int main(void)
         cmocka_unit_test(test_write_run_reports_errors),
         cmocka_unit_test(test_too_many_params_is_fatal),
         cmocka_unit_test(test_print_summary),
+        cmocka_unit_test(test_deopts_csv),
+        cmocka_unit_test(test_deopts_without_telemetry),
+        cmocka_unit_test(test_deopts_concurrent_ids_unique),
+        cmocka_unit_test(test_deopts_trace_and_summary),
     };
     return cmocka_run_group_tests_name("telemetry", tests, NULL, NULL);
 }
