@@ -252,28 +252,30 @@ size_t telemetry_deopt_count(const struct telemetry *t)
     return n;
 }
 
-static const struct telemetry *deopt_sort_owner; /* qsort has no context argument */
+struct deopt_order_key {
+    uint64_t start_ns;
+    size_t id;
+};
 
 static int deopt_order_compare(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    uint64_t sx = deopt_sort_owner->deopts[x].d.start_ns,
-             sy = deopt_sort_owner->deopts[y].d.start_ns;
-    if (sx != sy)
-        return sx < sy ? -1 : 1;
-    return (x > y) - (x < y);
+    const struct deopt_order_key *x = a, *y = b;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
 }
 
 size_t *telemetry_deopt_order_locked(const struct telemetry *t)
 {
-    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-    size_t *order = platform_alloc((t->deopt_count ? t->deopt_count : 1) * sizeof *order);
-    for (size_t i = 0; i < t->deopt_count; i++)
-        order[i] = i;
-    pthread_mutex_lock(&sort_lock);
-    deopt_sort_owner = t;
-    qsort(order, t->deopt_count, sizeof *order, deopt_order_compare);
-    pthread_mutex_unlock(&sort_lock);
+    size_t n = t->deopt_count;
+    struct deopt_order_key *keys = platform_alloc((n ? n : 1) * sizeof *keys);
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (struct deopt_order_key){t->deopts[i].d.start_ns, i};
+    qsort(keys, n, sizeof *keys, deopt_order_compare);
+    size_t *order = platform_alloc((n ? n : 1) * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = keys[i].id;
+    platform_free(keys);
     return order;
 }
 
