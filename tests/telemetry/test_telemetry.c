@@ -708,7 +708,7 @@ static void test_deopts_without_telemetry(void **state)
     telemetry_destroy(t);
 }
 
-enum { DEOPT_THREADS = 4, DEOPTS_PER_THREAD = 10000 };
+enum { DEOPT_THREADS = 4, DEOPTS_PER_THREAD = 2500 };
 
 struct deopt_worker {
     struct telemetry *t;
