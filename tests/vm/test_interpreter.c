@@ -529,6 +529,47 @@ static void test_frame_register_moves(void **state)
     env_close(&e);
 }
 
+/* Runs text with vm->step_limit set; returns run's status, its result or error in out. */
+static int run_limited(const char *text, uint64_t limit, char *out, size_t size)
+{
+    struct env e;
+    env_open_config(&e, 0, false);
+    load(&e, text);
+    e.vm->step_limit = limit;
+    int rc = run(&e, out, size);
+    assert_int_equal(e.vm->frame_count, 0);
+    env_close(&e);
+    return rc;
+}
+
+/* vm->step_limit: a loop that never ends and a recursion that never ends (deeper than
+ * the limit, shallower than the frame cap) stop with the step-limit error; a program
+ * that needs fewer back-edges plus calls than the limit runs to its result. */
+static void test_step_limit(void **state)
+{
+    const char *forever = "function main\ntop: JumpLoop top\nend\n";
+    const char *recurse = "function main registers 1\n LdaGlobal main\n Star r0\n"
+                          " Call r0, r0, 0\n Return\nend\n";
+    /* 100 back-edges plus one call of f per iteration: 200 steps */
+    const char *bounded = "function f\n LdaSmi 1\n Return\nend\n"
+                          "function main registers 3\n LdaSmi 0\n Star r0\n"
+                          "top: LdaSmi 100\n TestLessThan r0\n JumpIfFalse out\n"
+                          " LdaGlobal f\n Star r1\n Call r1, r1, 0\n"
+                          " Ldar r0\n Inc\n Star r0\n JumpLoop top\n"
+                          "out: Ldar r0\n Return\nend\n";
+    char out[512];
+    assert_int_equal(run_limited(forever, 1000, out, sizeof out), -1);
+    assert_non_null(strstr(out, "step limit reached"));
+    assert_int_equal(run_limited(recurse, 1000, out, sizeof out), -1);
+    assert_non_null(strstr(out, "step limit reached"));
+    assert_int_equal(run_limited(bounded, 1000, out, sizeof out), 0);
+    assert_string_equal(out, "100");
+    assert_int_equal(run_limited(bounded, 0, out, sizeof out), 0); /* 0: no limit */
+    assert_string_equal(out, "100");
+    assert_int_equal(run_limited(bounded, 150, out, sizeof out), -1);
+    assert_non_null(strstr(out, "step limit reached"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_enter_at_offset),
         cmocka_unit_test(test_gc_during_calls),
         cmocka_unit_test(test_frame_register_moves),
+        cmocka_unit_test(test_step_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
