@@ -3,7 +3,8 @@
 # --bench, to plot and to run the peer benchmarks), if any are missing. As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 packages=(build-essential meson ninja-build pkg-config libjemalloc-dev libck-dev
-          libhwloc-dev hwloc libcmocka-dev python3 time)
+          libhwloc-dev hwloc libcmocka-dev python3 time
+          clang libclang-rt-14-dev) # clang + libFuzzer: scripts/fuzz.sh
 # --plots: what tools/plot.py needs; --bench: the peers of bench/peers as well.
 for arg in "$@"; do
     case $arg in

@@ -30,6 +30,9 @@
 #   tsan-concurrent-dijkstra  the same with -Dmarking_barrier=dijkstra (barrier, gc, marking,
 #                 marking-integration)
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
+#   fuzz          scripts/fuzz.sh 90: clang, -Dfuzz=true, AddressSanitizer + UBSan, a
+#                 bounded libFuzzer run of the assembler + interpreter harness
+#                 (tests/fuzz); one test, passed when it finds no crash, leak or hang
 # Warnings are errors in every build. Ends with the line "N passed, N failed".
 # Usage: scripts/test.sh [CONFIG ...]   (default: all of them)
 set -uo pipefail
@@ -39,7 +42,7 @@ bash scripts/deps.sh || exit 1
 configs=("$@")
 all_configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan
     asan-card-table tsan tsan-card-table incremental-dijkstra incremental-satb concurrent-dijkstra
-    concurrent-satb tsan-concurrent tsan-concurrent-dijkstra numa-disabled)
+    concurrent-satb tsan-concurrent tsan-concurrent-dijkstra numa-disabled fuzz)
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 passed=0
 failed=0
@@ -77,6 +80,23 @@ run_config() { # name, setup options..., -- test suites...
     echo "== $name: $((built - start)) s build, $((SECONDS - built)) s tests"
 }
 
+# --- fuzz: not a meson test suite but one test of its own --------------------------------
+# A bounded libFuzzer run (scripts/fuzz.sh) in build-test/fuzz; about 2.5 minutes on 2
+# cores with the clang build. Counts as one passed or one failed test.
+run_fuzz() {
+    local start=$SECONDS log=build-test/fuzz.log
+    echo "== fuzz: scripts/fuzz.sh 90"
+    if WALTZ_FUZZ_BUILD=build-test/fuzz bash scripts/fuzz.sh 90 >"$log" 2>&1; then
+        passed=$((passed + 1))
+        echo "== fuzz: OK ($(grep -E '^Done ' "$log" | tail -1))"
+    else
+        failed=$((failed + 1))
+        tail -60 "$log"
+        echo "== fuzz: FAILED (log: $log)"
+    fi
+    echo "== fuzz: $((SECONDS - start)) s"
+}
+
 mkdir -p build-test
 for c in "${configs[@]}"; do
     case $c in
@@ -109,6 +129,7 @@ for c in "${configs[@]}"; do
         -Db_sanitize=thread -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent \
         -Dmarking_barrier=dijkstra -- barrier gc marking marking-integration ;;
     numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
+    fuzz) run_fuzz ;;
     *)
         echo "waltz: error: unknown test configuration '$c' (${all_configs[*]})" >&2
         exit 2
