@@ -503,6 +503,11 @@ int vm_builder_end_function(struct vm_builder *b)
                 rc = fail_at(b, u->site,
                              "JumpLoop must jump backwards (it is the loop's "
                              "back-edge); use Jump");
+            else if (op != VM_OP_JumpLoop && (size_t)l->offset < u->operand_offset)
+                rc = fail_at(b, u->site,
+                             "%s must jump forwards: a backward jump is a loop's back-edge, "
+                             "which only JumpLoop is (the step limit and tier-up count it)",
+                             vm_opcode_info(op)->name);
             for (size_t k = 0; k < 4; k++)
                 f->code[u->operand_offset + k] = (uint8_t)((uint64_t)l->offset >> (8 * k));
         }

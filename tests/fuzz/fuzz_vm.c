@@ -155,6 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "assembler: %s\n", error);
         return 0;
     }
+    if (getenv("WALTZ_FUZZ_VERBOSE"))
+        vm_module_disassemble(module, stderr);
     if (creates_arrays(module)) {
         vm_module_destroy(module);
         return 0;

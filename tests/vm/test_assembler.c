@@ -207,6 +207,14 @@ static const struct bad_case bad_cases[] = {
      "t.vm:2:1: error: function 'main' has no instructions"},
     {"JumpLoop forwards", "function main\n    JumpLoop ahead\nahead: Return\nend\n",
      "t.vm:2:14: error: JumpLoop must jump backwards (it is the loop's back-edge); use Jump"},
+    /* Found by tests/fuzz: a backward conditional jump looped without a back-edge, so
+     * vm->step_limit (and tier-up) never saw the loop. */
+    {"JumpIfTrue backwards", "function main\ntop: LdaTrue\n    JumpIfTrue top\n    Return\nend\n",
+     "t.vm:3:16: error: JumpIfTrue must jump forwards: a backward jump is a loop's back-edge, "
+     "which only JumpLoop is (the step limit and tier-up count it)"},
+    {"Jump to itself", "function main\nself: Jump self\nend\n",
+     "t.vm:2:12: error: Jump must jump forwards: a backward jump is a loop's back-edge, which "
+     "only JumpLoop is (the step limit and tier-up count it)"},
     {"undefined function", "function main\n    CreateClosure ghost\n    Return\nend\n",
      "t.vm:2:19: error: undefined function 'ghost'"},
     {"unknown intrinsic",
