@@ -81,7 +81,7 @@ run_config() { # name, setup options..., -- test suites...
 }
 
 # --- fuzz: not a meson test suite but one test of its own --------------------------------
-# A bounded libFuzzer run (scripts/fuzz.sh) in build-test/fuzz; about 2.5 minutes on 2
+# A bounded libFuzzer run (scripts/fuzz.sh) in build-test/fuzz; about 100 s on 2
 # cores with the clang build. Counts as one passed or one failed test.
 run_fuzz() {
     local start=$SECONDS log=build-test/fuzz.log
