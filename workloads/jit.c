@@ -3,8 +3,10 @@
  * every mutator thread. Each mutator loads the program into a VM of its own over the
  * shared heap and calls its main function --repeat times; every result must equal the
  * program's .expect value when it has one. checksum = the sum over mutators and
- * repetitions of the result (a double counts as its floor). The optimizing tier and
- * the deoptimizer come later (issue 5); this runs the interpreter only.
+ * repetitions of the result (a double counts as its floor). With --opt on (the
+ * default) each VM has the optimizing tier of lib/jit attached: hot functions are
+ * compiled and run by its executor, and deopt back into the interpreter on a failed
+ * guard (--deopt-stress N fails every N-th guard on purpose).
  */
 #include "workload.h"
 
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "platform/platform.h"
+#include "jit/jit.h"
 #include "vm/vm.h"
 
 struct jit {
@@ -24,6 +27,8 @@ struct jit {
     char (*errors)[640];
     char first_result[96];
     struct vm_stats *stats;
+    struct jit_stats *jit_stats;
+    struct jit_options jit_options;
 };
 
 static int checksum_of(struct vm *vm, value_t v, int64_t *out)
@@ -54,6 +59,7 @@ static void mutator(struct mutator *m, uint32_t index, void *ctx)
     struct vm *vm = vm_create(j->rt, m, j->module, error, sizeof j->errors[index]);
     if (!vm)
         return;
+    struct jit *jit = jit_attach(vm, &j->jit_options);
     int64_t sum = 0;
     for (int64_t r = 0; r < j->repeat; r++) {
         value_t result;
@@ -84,6 +90,8 @@ static void mutator(struct mutator *m, uint32_t index, void *ctx)
     }
     j->sums[index] = sum;
     j->stats[index] = vm->stats;
+    j->jit_stats[index] = *jit_stats(jit);
+    jit_detach(jit);
     vm_destroy(vm);
 }
 
@@ -99,6 +107,10 @@ static int check_input(const char *input, char *error, size_t error_size)
 static int run(struct workload_run *run)
 {
     struct jit j = {.run = run, .repeat = workload_param(run, "repeat")};
+    j.jit_options.optimize = workload_param(run, "opt") != 0;
+    j.jit_options.deopt_stress = (uint64_t)workload_param(run, "deopt-stress");
+    vm_tierup_invocations = workload_param(run, "tierup-calls");
+    vm_tierup_backedges = workload_param(run, "tierup-loops");
     j.module = vm_assemble_file(run->input, run->error, sizeof run->error);
     if (!j.module)
         return 1;
@@ -112,11 +124,13 @@ static int run(struct workload_run *run)
     j.sums = platform_calloc(n, sizeof *j.sums);
     j.errors = platform_calloc(n, sizeof *j.errors);
     j.stats = platform_calloc(n, sizeof *j.stats);
+    j.jit_stats = platform_calloc(n, sizeof *j.jit_stats);
     workload_run_mutators(run, mutator, &j);
 
     int rc = 0;
     uint64_t checksum = 0;
     struct vm_stats total = {0};
+    struct jit_stats jt = {0};
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         if (j.errors[i][0]) {
             snprintf(run->error, sizeof run->error, "%s", j.errors[i]);
@@ -127,14 +141,41 @@ static int run(struct workload_run *run)
         total.backedges += j.stats[i].backedges;
         total.tierup_requests += j.stats[i].tierup_requests;
         total.reloads_after_gc += j.stats[i].reloads_after_gc;
+        jit_stats_add(&jt, &j.jit_stats[i]);
     }
     if (rc == 0 && run->out) {
         fprintf(run->out, "main returned %s (%" PRId64 " time%s on each of %u mutator%s)\n",
                 j.first_result, j.repeat, j.repeat == 1 ? "" : "s", n, n == 1 ? "" : "s");
         fprintf(run->out,
                 "calls %" PRIu64 ", loop back-edges %" PRIu64 ", tier-up requests %" PRIu64
-                " (no optimizing tier yet), frames reloaded after a GC %" PRIu64 "\n",
+                ", frames reloaded after a GC %" PRIu64 "\n",
                 total.calls, total.backedges, total.tierup_requests, total.reloads_after_gc);
+        uint64_t deopts = 0;
+        char reasons[256] = "";
+        for (int r = 1; r < DEOPT_REASON_COUNT; r++) {
+            deopts += jt.deopts[r];
+            if (jt.deopts[r])
+                snprintf(reasons + strlen(reasons), sizeof reasons - strlen(reasons),
+                         " %s %" PRIu64, deopt_reason_name((enum deopt_reason)r), jt.deopts[r]);
+        }
+        uint64_t rejected = 0;
+        char why[192] = "";
+        for (int r = 0; r < JIT_REJECT_COUNT; r++) {
+            rejected += jt.not_optimizable[r];
+            if (jt.not_optimizable[r])
+                snprintf(why + strlen(why), sizeof why - strlen(why), " %s %" PRIu64,
+                         jit_reject_name((enum jit_reject)r), jt.not_optimizable[r]);
+        }
+        fprintf(run->out,
+                "jit (--opt %s): functions optimized %" PRIu64 ", not optimizable %" PRIu64
+                "%s%s%s, optimized calls %" PRIu64 ", guards executed %" PRIu64 ", deopts %" PRIu64
+                "%s%s%s, lazy unlinks %" PRIu64 ", inlined call sites %" PRIu64
+                ", objects elided %" PRIu64 "\n",
+                j.jit_options.optimize ? "on" : "off", jt.functions_optimized, rejected,
+                rejected ? " (" : "", why + (rejected ? 1 : 0), rejected ? ")" : "",
+                jt.optimized_calls, jt.guards_executed, deopts, deopts ? " (" : "",
+                reasons + (deopts ? 1 : 0), deopts ? ")" : "", jt.lazy_unlinks,
+                jt.inlined_call_sites, jt.objects_elided);
     }
     run->checksum = checksum;
     vm_runtime_destroy(j.rt);
@@ -142,14 +183,27 @@ static int run(struct workload_run *run)
     platform_free(j.sums);
     platform_free(j.errors);
     platform_free(j.stats);
+    platform_free(j.jit_stats);
     return rc;
 }
+
+static const char *const jit_opt_choices[] = {"off", "on"};
 
 const struct workload workload_jit = {
     .name = "jit",
     .summary = "a toy-VM program (assembly FILE, docs/vm.md) run by the interpreter on each "
-               "mutator; its result must match the program's .expect",
-    .flags = {{"repeat", "times each mutator calls the program's main function", 1, 1, 1000000}},
+               "mutator, hot functions optimized by lib/jit; its result must match the program's "
+               ".expect",
+    .flags = {{"repeat", "times each mutator calls the program's main function", 1, 1, 1000000},
+              {"opt", "the optimizing tier (lib/jit)", 1, 0, 1, jit_opt_choices},
+              {"deopt-stress", "fail every N-th guard of optimized code on purpose (0: off)", 0, 0,
+               1000000000},
+              {"tierup-calls", "invocations after which a function is optimized",
+               VM_TIERUP_INVOCATIONS, 1, 1000000000},
+              {"tierup-loops",
+               "loop back-edges after which a function is optimized (at its "
+               "next call: no on-stack replacement)",
+               VM_TIERUP_BACKEDGES, 1, 1000000000}},
     .run = run,
     .input_name = "FILE",
     .check_input = check_input,

@@ -25,6 +25,9 @@ struct workload_flag {
     const char *name; /* without the dashes: "depth" */
     const char *help;
     int64_t default_value, min, max;
+    /* When not NULL: the flag takes one of these words instead of a number, and its value
+     * is the word's index (min must be 0 and max the last index). */
+    const char *const *choices;
 };
 
 struct workload_run {

@@ -14,8 +14,15 @@
  * type lattice (none < smi < number < any), each named-property site up to four
  * (map, handler) pairs (monomorphic, polymorphic, then megamorphic), each keyed site the
  * kinds of access it saw, each call site a count and its target (or megamorphic).
- * Functions count invocations and back-edges; the tier-up hook runs once per function
- * when a count passes its threshold and is, for now, only counted.
+ * Functions count invocations and back-edges; when a count passes its threshold the
+ * shared info asks for tier-up (VM_SHARED_FLAG_TIERUP_REQUESTED).
+ *
+ * The optimizing tier (lib/jit) is reached through vm->tier only: at a Call and in
+ * vm_call, a callee the tier wants (it has optimized code or asks for it) is run by
+ * tier->call instead of a pushed frame. The caller's frame keeps its pc past the Call
+ * and its registers (the arguments) stay rooted there; after the call RELOAD runs, as
+ * after any call. An error from the tier unwinds the frames like fail() but keeps the
+ * tier's message.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -91,7 +98,9 @@ static int64_t smi_field(struct object *o, size_t word)
 
 /* Counts toward tier-up (word: invocations or back-edges of shared); the hook itself
  * waits for an optimizing tier. */
-static void count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold)
+int64_t vm_tierup_invocations = VM_TIERUP_INVOCATIONS, vm_tierup_backedges = VM_TIERUP_BACKEDGES;
+
+void vm_count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold)
 {
     int64_t n = smi_field(shared, word);
     if (n < VALUE_SMI_MAX)
@@ -106,7 +115,7 @@ static void count_shared(struct vm *vm, struct object *shared, size_t word, int6
 
 static void count(struct interp *in, size_t word, int64_t threshold)
 {
-    count_shared(in->vm, in->shared, word, threshold);
+    vm_count_shared(in->vm, in->shared, word, threshold);
 }
 
 static void feedback_join(struct interp *in, uint32_t slot, enum vm_type_feedback seen)
@@ -163,12 +172,15 @@ static value_t property_lookup(struct interp *in, uint32_t slot, struct object *
     return VALUE_CLEARED;
 }
 
-enum arith_result { ARITH_SMI, ARITH_DOUBLE, ARITH_TYPE_ERROR };
+#define arith_result vm_arith_result
+#define ARITH_SMI VM_ARITH_SMI
+#define ARITH_DOUBLE VM_ARITH_DOUBLE
+#define ARITH_TYPE_ERROR VM_ARITH_TYPE_ERROR
 
 static bool smi_fits(int64_t v) { return v >= VALUE_SMI_MIN && v <= VALUE_SMI_MAX; }
 
 /* lhs op rhs for Add..Mod: a Smi in *smi or a double in *d. */
-static enum arith_result arith(enum vm_opcode op, value_t lhs, value_t rhs, int64_t *smi, double *d)
+enum vm_arith_result vm_arith(enum vm_opcode op, value_t lhs, value_t rhs, int64_t *smi, double *d)
 {
     if (value_is_smi(lhs) && value_is_smi(rhs)) {
         int64_t a = value_to_smi(lhs), b = value_to_smi(rhs), r;
@@ -357,7 +369,7 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             int64_t smi = 0;
             double d = 0;
             enum vm_type_feedback seen = type_of(lhs, rhs);
-            enum arith_result r = arith(op, lhs, rhs, &smi, &d);
+            enum arith_result r = vm_arith(op, lhs, rhs, &smi, &d);
             if (seen == VM_TYPE_SMI && r == ARITH_DOUBLE)
                 seen = VM_TYPE_NUMBER;
             feedback_join(&in, u16(OPERAND(2)), seen);
@@ -457,7 +469,7 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             vm->stats.backedges++;
             if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
                 FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
-            count(&in, VM_SHARED_BACKEDGES, VM_TIERUP_BACKEDGES);
+            count(&in, VM_SHARED_BACKEDGES, vm_tierup_backedges);
             in.fp->pc = target;
             vm->stats.polls++;
             mutator_poll(m);
@@ -635,6 +647,21 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             struct object *f = value_to_object(callee);
             struct object *shared = value_to_object(object_get(f, VM_FUNCTION_SHARED));
             in.fp->pc = pc + sizes[op].size_bytes; /* where the callee returns */
+            if (vm->tier && vm->tier->wants(vm->tier_ctx, vm, callee)) {
+                vm->stats.calls++;
+                if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
+                    FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
+                vm_count_shared(vm, shared, VM_SHARED_INVOCATIONS, vm_tierup_invocations);
+                value_t r;
+                if (vm->tier->call(vm->tier_ctx, vm, &REG(1), in.regs + first, argc, &r) != 0) {
+                    vm->stack_top = vm->frames[base_depth].base;
+                    vm->frame_count = base_depth;
+                    return -1;
+                }
+                ACC = r;
+                RELOAD();
+                break;
+            }
             char why[192];
             if (push_frame(vm, callee, object_get(f, VM_FUNCTION_CONTEXT), 0,
                            rt->oddballs[VM_UNDEFINED], in.regs + first, argc,
@@ -645,7 +672,7 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                 FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
             in.fp = &vm->frames[vm->frame_count - 1];
             RELOAD();
-            count(&in, VM_SHARED_INVOCATIONS, VM_TIERUP_INVOCATIONS);
+            count(&in, VM_SHARED_INVOCATIONS, vm_tierup_invocations);
             vm->stats.polls++;
             mutator_poll(m);
             RELOAD();
@@ -759,12 +786,17 @@ int vm_call(struct vm *vm, const value_t *function_slot, const value_t *args, si
     struct object *f = value_to_object(function);
     struct object *shared = value_to_object(object_get(f, VM_FUNCTION_SHARED));
     size_t base_depth = vm->frame_count;
+    if (vm->tier && vm->tier->wants(vm->tier_ctx, vm, function)) {
+        vm->stats.calls++;
+        vm_count_shared(vm, shared, VM_SHARED_INVOCATIONS, vm_tierup_invocations);
+        return vm->tier->call(vm->tier_ctx, vm, function_slot, args, argc, result);
+    }
     if (push_frame(vm, function, object_get(f, VM_FUNCTION_CONTEXT), 0, vm_undefined(vm->rt), args,
                    argc, (size_t)value_to_smi(object_get(shared, VM_SHARED_PARAMS)), vm->error,
                    sizeof vm->error) != 0)
         return -1;
     vm->stats.calls++;
-    count_shared(vm, shared, VM_SHARED_INVOCATIONS, VM_TIERUP_INVOCATIONS);
+    vm_count_shared(vm, shared, VM_SHARED_INVOCATIONS, vm_tierup_invocations);
     return vm_resume(vm, base_depth, result);
 }
 

@@ -125,6 +125,8 @@ struct vm_frame {
  * function when either counter reaches its threshold. */
 #define VM_TIERUP_INVOCATIONS 1000
 #define VM_TIERUP_BACKEDGES 10000
+/* The thresholds in force (the jit workload's --tierup-calls changes them). */
+extern int64_t vm_tierup_invocations, vm_tierup_backedges;
 
 struct vm_stats {
     uint64_t calls, backedges, polls, tierup_requests, reloads_after_gc;
@@ -139,8 +141,21 @@ enum vm_root {
     VM_ROOT_COUNT,
 };
 
+/* An optimizing tier (lib/jit), reached only through these pointers so that lib/vm
+ * never depends on it. wants: a call of function goes to the tier (it has optimized
+ * code, or asks to be compiled). call: runs it like vm_call (the invocation is already
+ * counted), the result in *result; 0, or -1 with vm->error set. */
+struct vm;
+struct vm_tier {
+    bool (*wants)(void *ctx, struct vm *vm, value_t function);
+    int (*call)(void *ctx, struct vm *vm, const value_t *function_slot, const value_t *args,
+                size_t argc, value_t *result);
+};
+
 struct vm {
     struct vm_runtime *rt;
+    const struct vm_tier *tier; /* NULL: the interpreter only */
+    void *tier_ctx;
     struct mutator *m;
     const struct vm_module *module;
     uint32_t *symbols; /* module name index -> runtime symbol */
@@ -238,7 +253,15 @@ enum {
     VM_SHARED_LAST_DEOPT_REASON, /* Smi: the last one's reason (lib/deopt), 0 if none */
     VM_SHARED_FIELDS = VM_SHARED_LAST_DEOPT_REASON, /* tagged fields after the map word */
 };
-enum { VM_SHARED_FLAG_TIERUP_REQUESTED = 1 };
+enum { VM_SHARED_FLAG_TIERUP_REQUESTED = 1, VM_SHARED_FLAG_NO_OPT = 2 };
+
+/* Counts one invocation or back-edge (word) of a shared info toward tier-up. */
+void vm_count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold);
+
+/* The interpreter's arithmetic (Add..Mod) on two values: a Smi in *smi or a double in
+ * *d, or a type error (not numbers). The optimizing tier uses the same semantics. */
+enum vm_arith_result { VM_ARITH_SMI, VM_ARITH_DOUBLE, VM_ARITH_TYPE_ERROR };
+enum vm_arith_result vm_arith(enum vm_opcode op, value_t lhs, value_t rhs, int64_t *smi, double *d);
 enum { VM_FUNCTION_SHARED = 1, VM_FUNCTION_CONTEXT, VM_FUNCTION_CODE, VM_FUNCTION_FIELDS = 3 };
 enum { VM_CONTEXT_PREVIOUS = 1, VM_CONTEXT_SLOTS = 2 };
 enum { VM_OBJECT_PROPERTIES = 1, VM_OBJECT_INOBJECT = 2 };

@@ -178,6 +178,36 @@ static void parse_workload_flag(const struct workload *w, const struct workload_
 {
     char err[128];
     uint64_t value;
+    if (flag->choices) {
+        char words[128] = "";
+        for (int64_t k = flag->min; k <= flag->max; k++) {
+            if (strcmp(text, flag->choices[k]) == 0) {
+                opts->values[index] = k;
+                return;
+            }
+            snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s",
+                     k == flag->min   ? ""
+                     : k == flag->max ? " or "
+                                      : ", ",
+                     flag->choices[k]);
+        }
+        cli_usage_error("--%s: '%s' is not %s", flag->name, text, words);
+    }
+    if (flag->choices) {
+        char words[128] = "";
+        for (int64_t k = flag->min; k <= flag->max; k++) {
+            if (strcmp(text, flag->choices[k]) == 0) {
+                opts->values[index] = k;
+                return;
+            }
+            snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s",
+                     k == flag->min   ? ""
+                     : k == flag->max ? " or "
+                                      : ", ",
+                     flag->choices[k]);
+        }
+        cli_usage_error("--%s: '%s' is not %s", flag->name, text, words);
+    }
     if (units_parse_uint(text, &value, err, sizeof err) != 0)
         cli_usage_error("--%s: '%s' %s (%s accepts %" PRId64 "..%" PRId64 ")", flag->name, text,
                         err, w->name, flag->min, flag->max);
@@ -352,7 +382,9 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
         const struct workload_flag *wf = find_workload_flag(w, f.name, &index);
         if (!wf)
             unknown_flag(w, arg, f.name);
-        parse_workload_flag(w, wf, index, take_value(argc, argv, &i, &f, "a number"), opts);
+        parse_workload_flag(w, wf, index,
+                            take_value(argc, argv, &i, &f, wf->choices ? "a word" : "a number"),
+                            opts);
     }
     if (w->input_name && !opts->input)
         cli_usage_error("waltz run %s needs a %s: waltz run %s %s [flags]", w->name, w->input_name,
@@ -382,6 +414,16 @@ void args_print_workload_flags(FILE *out, const struct workload *w, int indent)
     for (size_t i = 0; i < n; i++) {
         const struct workload_flag *f = &w->flags[i];
         char name[48];
+        if (f->choices) {
+            char words[64] = "";
+            for (int64_t k = f->min; k <= f->max; k++)
+                snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s",
+                         k == f->min ? "" : "|", f->choices[k]);
+            snprintf(name, sizeof name, "--%s %s", f->name, words);
+            fprintf(out, "%*s%-*s %s (default %s)\n", indent, "", width, name, f->help,
+                    f->choices[f->default_value]);
+            continue;
+        }
         snprintf(name, sizeof name, "--%s N", f->name);
         fprintf(out, "%*s%-*s %s (default %" PRId64 ", range %" PRId64 "..%" PRId64 ")\n", indent,
                 "", width, name, f->help, f->default_value, f->min, f->max);

@@ -233,7 +233,11 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
     if (opts->input)
         run_info_add_param(&run_info, "file", "%s", opts->input);
     for (size_t i = 0; i < workload_flag_count(w); i++)
-        run_info_add_param(&run_info, w->flags[i].name, "%" PRId64, opts->values[i]);
+        if (w->flags[i].choices)
+            run_info_add_param(&run_info, w->flags[i].name, "%s",
+                               w->flags[i].choices[opts->values[i]]);
+        else
+            run_info_add_param(&run_info, w->flags[i].name, "%" PRId64, opts->values[i]);
     if (!cli_young_gc_is_serial()) /* a collector knob, recorded beside the workload's */
         run_info_add_param(&run_info, "steal", "%s", opts->static_partitioning ? "off" : "on");
     join_command_line(run_info.command_line, sizeof run_info.command_line, argc, argv);

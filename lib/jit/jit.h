@@ -1,0 +1,77 @@
+/*
+ * lib/jit: the speculative optimizing tier of the toy VM (docs/jit.md). A function whose
+ * shared info asks for tier-up is compiled, per VM, from its bytecode and feedback into
+ * a code object in code space whose raw body is a compact instruction stream that a
+ * dispatcher loop in C runs (no machine code). Guards (Smi checks, Smi-overflow checks,
+ * number checks, defined-global checks, callable checks) each have a deopt point built
+ * with lib/deopt's translation builder; a failed guard calls deopt_eager, which resumes
+ * the interpreter. After Hölzle, Chambers and Ungar, "Debugging optimized code with
+ * dynamic deoptimization" (PLDI 1992), and V8's TurboFan/Maglev as background.
+ *
+ * Offers:  jit_attach / jit_detach (install the tier in a VM through vm->tier), the
+ *          options (--opt, --deopt-stress), the events telemetry hooks into, and per-VM
+ *          statistics.
+ * Needs:   lib/vm (bytecode, feedback, vm_call, vm_arith), lib/deopt (translations,
+ *          deopt_eager), lib/heap (code space, root providers, handles), lib/barrier.
+ */
+#ifndef WALTZ_JIT_JIT_H
+#define WALTZ_JIT_JIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "deopt/deoptimizer.h"
+#include "vm/vm.h"
+
+struct jit_events {
+    void (*deopt)(void *ctx, struct vm *vm, const struct deopt_stats *s,
+                  const char *kind /* "eager" */, const char *code_unlinking /* "lazy" */);
+    void (*optimized)(void *ctx, struct vm *vm, uint32_t function /* VM_SHARED_INDEX */,
+                      uint64_t now_ns);
+};
+
+/* Why a function was not optimized. */
+#define JIT_REJECT_LIST(X)                                                                         \
+    X(UNSUPPORTED_BYTECODE, unsupported_bytecode)                                                  \
+    X(DEOPT_CAP, deopt_cap)                                                                        \
+    X(TOO_BIG, too_big)
+
+enum jit_reject {
+#define JIT_REJECT_ENUM(upper, lower) JIT_REJECT_##upper,
+    JIT_REJECT_LIST(JIT_REJECT_ENUM)
+#undef JIT_REJECT_ENUM
+        JIT_REJECT_COUNT
+};
+const char *jit_reject_name(enum jit_reject reason);
+
+/* Deopts of one function after which it is no longer optimized. */
+#define JIT_MAX_DEOPTS 5
+
+struct jit_options {
+    bool optimize;         /* --opt on|off */
+    uint64_t deopt_stress; /* --deopt-stress N: every N-th guard fails; 0 = off */
+    const struct jit_events *events;
+    void *events_ctx;
+};
+
+struct jit_stats {
+    uint64_t functions_optimized;
+    uint64_t not_optimizable[JIT_REJECT_COUNT];
+    uint64_t deopts[DEOPT_REASON_COUNT];
+    uint64_t optimized_calls, inlined_call_sites, objects_elided, guards_executed;
+    uint64_t lazy_unlinks;       /* closures reset at entry because their code was marked */
+    int last_unsupported_opcode; /* -1 if none */
+};
+
+struct jit;
+
+/* Installs the tier in vm (which must have no tier yet); NULL options = defaults (on,
+ * no stress). Registers the executor's tagged register file as a root of the heap. */
+struct jit *jit_attach(struct vm *vm, const struct jit_options *options);
+/* Removes it (vm->tier back to NULL). Optimized code stays on the functions but is no
+ * longer run. */
+void jit_detach(struct jit *jit);
+const struct jit_stats *jit_stats(const struct jit *jit);
+void jit_stats_add(struct jit_stats *total, const struct jit_stats *s);
+
+#endif
