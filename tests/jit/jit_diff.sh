@@ -1,0 +1,65 @@
+#!/bin/bash
+# Differential runs of lib/jit: every program of workloads/jit gives the same result
+# (main's value and the checksum) with --opt on and --opt off, under --deopt-stress 1, 3
+# and 7, --gc-stress, --verify-heap and with 4 mutators; a small tier-up threshold makes
+# the hot functions optimize. fib must really be optimized (the stats line). Bad values
+# of the new flags are one error line and exit status 2. Mode "tsan" skips the verifier.
+set -u
+waltz=$1 root=$2 work=$3 mode=${4:-full}
+rm -rf "$work" && mkdir -p "$work"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+verify=--verify-heap
+[ "$mode" = tsan ] && verify=
+common=(--young-size 512K --heap-size 64M --tierup-calls 10 --tierup-loops 100)
+n=0
+result() { # prints "main returned ...|checksum ..." of one run, or fails
+    n=$((n + 1))
+    local out="$work/run$n.txt"
+    if ! "$waltz" run jit "$@" "${common[@]}" --out "$work/run$n" >"$out" 2>&1; then
+        fail "waltz run jit $* exited non-zero: $(tail -2 "$out")"
+        return
+    fi
+    echo "$(grep '^main returned' "$out")|$(grep '^checksum' "$out")"
+}
+for prog in fib nbody objects arrays closures; do
+    file=$root/workloads/jit/$prog.vm
+    for flags in "--repeat 2" "--repeat 2 --deopt-stress 1" "--repeat 2 --deopt-stress 3" \
+        "--repeat 2 --deopt-stress 7" "--gc-stress 7 $verify" "--gc-stress 50 --deopt-stress 3 $verify" \
+        "--mutators 4 --repeat 2" "--mutators 4 --deopt-stress 7"; do
+        # shellcheck disable=SC2086
+        off=$(result "$file" --opt off $flags)
+        # shellcheck disable=SC2086
+        on=$(result "$file" --opt on $flags)
+        [[ "$off" == "main returned"*"|checksum "* ]] && [ "$off" = "$on" ] || fail "$prog $flags: --opt off '$off', --opt on '$on'"
+    done
+    rm -rf "$work"/run[0-9]*
+done
+
+"$waltz" run jit "$root/workloads/jit/fib.vm" --out "$work/stats" >"$work/stats.txt" 2>&1
+grep -Eq '^jit \(--opt on\): functions optimized [1-9][0-9]*, .*optimized calls [1-9]' \
+    "$work/stats.txt" || fail "fib was not optimized: $(grep '^jit' "$work/stats.txt")"
+"$waltz" run jit "$root/workloads/jit/fib.vm" --opt off --out "$work/stats-off" \
+    >"$work/stats-off.txt" 2>&1
+grep -Eq '^jit \(--opt off\): functions optimized 0, ' "$work/stats-off.txt" ||
+    fail "--opt off optimized: $(grep '^jit' "$work/stats-off.txt")"
+
+bad() { # expected stderr line, flags
+    local want=$1
+    shift
+    "$waltz" run jit "$root/workloads/jit/fib.vm" "$@" --quiet --out "$work/bad" >/dev/null \
+        2>"$work/bad.err"
+    local rc=$?
+    [ $rc -eq 2 ] || fail "$*: exit status $rc, expected 2"
+    [ "$(wc -l <"$work/bad.err")" -eq 1 ] || fail "$*: stderr is not one line"
+    grep -qx -- "$want" "$work/bad.err" || fail "$*: stderr '$(cat "$work/bad.err")'"
+}
+bad "waltz: error: --opt: 'maybe' is not off or on" --opt maybe
+bad "waltz: error: --deopt-stress: 'x' .*" --deopt-stress x
+bad "waltz: error: --tierup-calls 0 is out of range for jit: 1..1000000000" --tierup-calls 0
+"$waltz" run jit --help >"$work/help" 2>&1
+grep -q -- "--opt off|on .*(default on)" "$work/help" || fail "--help does not show --opt"
+grep -q -- "--deopt-stress N" "$work/help" || fail "--help does not show --deopt-stress"
+
+[ $fails -eq 0 ] && echo "jit differential: all checks passed"
+exit $((fails > 0))

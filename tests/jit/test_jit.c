@@ -1,0 +1,267 @@
+/*
+ * Tests of lib/jit on assembled programs: a hot function really is optimized (the
+ * stats say so and its closure points at a code object), each guard kind (not_smi,
+ * smi_overflow, not_number, the --deopt-stress guard) deopts and the interpreter
+ * finishes with the interpreter's result, a deopted function unlinks its code and is
+ * compiled again with the new feedback, and the cap on deopts (under --deopt-stress)
+ * leaves it interpreted.
+ * Every test runs without stress and under --gc-stress 1 with the verifier on (it
+ * overwrites from-space after each scavenge, so a raw pointer kept across an
+ * allocation in the executor or the deopt reads garbage).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gc/gc.h"
+#include "jit/jit.h"
+#include "vm/vm.h"
+
+static const char program[] =
+    "function add params 2 registers 2\n" /* a + b */
+    "  Ldar r1\n  Add r0\n  Return\nend\n"
+    "function sum params 1 registers 3\n" /* 0 + 1 + ... + (n - 1) */
+    "  LdaSmi 0\n  Star r1\n  Star r2\n"
+    "loop:\n  Ldar r0\n  TestLessThan r2\n  JumpIfFalse done\n"
+    "  Ldar r2\n  Add r1\n  Star r1\n  Ldar r2\n  Inc\n  Star r2\n  JumpLoop loop\n"
+    "done:\n  Ldar r1\n  Return\nend\n"
+    "function main\n  LdaSmi 0\n  Return\nend\n";
+
+struct env {
+    struct heap *heap;
+    struct gc *gc;
+    struct mutator m;
+    struct vm_runtime *rt;
+    struct vm_module *module;
+    struct vm *vm;
+    struct jit *jit;
+    struct handle_scope scope;
+};
+
+static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
+{
+    memset(e, 0, sizeof *e);
+    struct heap_config config = {.young_size_bytes = (size_t)512 << 10,
+                                 .heap_size_bytes = (size_t)64 << 20,
+                                 .gc_stress = gc_stress,
+                                 .verify_heap = true};
+    e->heap = heap_create(&config, NULL);
+    e->gc = gc_create(e->heap, NULL);
+    gc_mutator_attach(e->gc, &e->m, "test");
+    e->rt = vm_runtime_create(e->heap, &e->m);
+    char error[512];
+    e->module = vm_assemble("jit.vm", program, strlen(program), error, sizeof error);
+    if (!e->module)
+        print_error("%s\n", error);
+    assert_non_null(e->module);
+    e->vm = vm_create(e->rt, &e->m, e->module, error, sizeof error);
+    assert_non_null(e->vm);
+    vm_tierup_invocations = 5;
+    struct jit_options o = {.optimize = true, .deopt_stress = deopt_stress};
+    e->jit = jit_attach(e->vm, &o);
+    handle_scope_open(&e->m, &e->scope);
+}
+
+static void env_close(struct env *e)
+{
+    handle_scope_close(&e->m, &e->scope);
+    jit_detach(e->jit);
+    vm_destroy(e->vm);
+    vm_module_destroy(e->module);
+    vm_runtime_destroy(e->rt);
+    gc_mutator_detach(&e->m);
+    gc_destroy(e->gc);
+    heap_destroy(e->heap);
+    vm_tierup_invocations = VM_TIERUP_INVOCATIONS;
+}
+
+static value_t *global(struct env *e, const char *name)
+{
+    value_t v;
+    assert_true(vm_get_global(e->vm, name, &v));
+    return handle_new(&e->m, v);
+}
+
+static const struct jit_stats *stats(struct env *e) { return jit_stats(e->jit); }
+
+static bool has_code(value_t *function)
+{
+    value_t c = object_get(handle_object(function), VM_FUNCTION_CODE);
+    return value_is_strong(c) && object_type(value_to_object(c)) == TYPE_CODE;
+}
+
+static int64_t shared_smi(value_t *function, size_t field)
+{
+    struct object *shared =
+        value_to_object(object_get(handle_object(function), VM_FUNCTION_SHARED));
+    return value_to_smi(object_get(shared, field));
+}
+
+/* add(a, b) with a and b in handles; returns 0 or -1 and the result as a double. */
+static int add(struct env *e, value_t *f, value_t a, value_t b, double *out)
+{
+    value_t *args = handle_new(&e->m, a);
+    handle_new(&e->m, b);
+    value_t result;
+    int rc = vm_call(e->vm, f, args, 2, &result);
+    if (rc == 0)
+        assert_true(vm_value_to_number(result, out));
+    return rc;
+}
+
+static void warm_smi(struct env *e, value_t *f, int times)
+{
+    for (int i = 0; i < times; i++) {
+        double d;
+        assert_int_equal(add(e, f, value_from_smi(i), value_from_smi(2 * i), &d), 0);
+        assert_true(d == 3.0 * i);
+    }
+}
+
+static void run_optimized_loop(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "sum");
+    for (int i = 0; i < 12; i++) {
+        value_t *arg = handle_new(&e.m, value_from_smi(100 + i)), result;
+        assert_int_equal(vm_call(e.vm, f, arg, 1, &result), 0);
+        assert_true(value_is_smi(result));
+        assert_int_equal(value_to_smi(result), (100 + i) * (99 + i) / 2);
+    }
+    assert_int_equal(stats(&e)->functions_optimized, 1);
+    assert_true(stats(&e)->optimized_calls >= 6);
+    assert_true(stats(&e)->guards_executed > 1000);
+    assert_true(has_code(f));
+    env_close(&e);
+}
+static void test_optimized_loop(void **state) { run_optimized_loop(0); }
+static void test_optimized_loop_stress(void **state) { run_optimized_loop(1); }
+
+static void run_not_smi(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "add");
+    warm_smi(&e, f, 8);
+    assert_true(has_code(f));
+    value_t *half = handle_new(&e.m, vm_number_from_double(e.vm, 0.5));
+    double d;
+    assert_int_equal(add(&e, f, *half, value_from_smi(2), &d), 0);
+    assert_true(d == 2.5);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_SMI], 1);
+    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 1);
+    assert_int_equal(shared_smi(f, VM_SHARED_LAST_DEOPT_REASON), DEOPT_REASON_NOT_SMI);
+    assert_false(has_code(f)); /* unlinked: the next calls interpret */
+    /* New feedback (number): compiled again after 5 more calls, then no deopt for doubles. */
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(add(&e, f, *half, value_from_smi(i), &d), 0);
+        assert_true(d == 0.5 + i);
+    }
+    assert_int_equal(stats(&e)->functions_optimized, 2);
+    assert_true(has_code(f));
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_SMI], 1);
+    env_close(&e);
+}
+static void test_not_smi(void **state) { run_not_smi(0); }
+static void test_not_smi_stress(void **state) { run_not_smi(1); }
+
+static void run_smi_overflow(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "add");
+    warm_smi(&e, f, 8);
+    double d;
+    assert_int_equal(add(&e, f, value_from_smi(VALUE_SMI_MAX), value_from_smi(1), &d), 0);
+    assert_true(d == (double)VALUE_SMI_MAX + 1.0);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_SMI_OVERFLOW], 1);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_SMI], 0);
+    env_close(&e);
+}
+static void test_smi_overflow(void **state) { run_smi_overflow(0); }
+static void test_smi_overflow_stress(void **state) { run_smi_overflow(1); }
+
+/* Number feedback compiles the number-checked generic Add; undefined fails the check and
+ * the interpreter reports the type error it would have reported anyway. */
+static void run_not_number(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "add");
+    value_t *half = handle_new(&e.m, vm_number_from_double(e.vm, 0.5));
+    double d;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(add(&e, f, *half, value_from_smi(i), &d), 0);
+        assert_true(d == 0.5 + i);
+    }
+    assert_true(has_code(f));
+    assert_int_equal(add(&e, f, vm_undefined(e.rt), value_from_smi(1), &d), -1);
+    if (!strstr(e.vm->error, "add@2: Add needs numbers, got undefined and 1"))
+        print_error("error: %s\n", e.vm->error);
+    assert_non_null(strstr(e.vm->error, "add@2: Add needs numbers, got undefined and 1"));
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_NUMBER], 1);
+    assert_int_equal(e.vm->frame_count, 0);
+    env_close(&e);
+}
+static void test_not_number(void **state) { run_not_number(0); }
+static void test_not_number_stress(void **state) { run_not_number(1); }
+
+/* The overflow deopt leaves number feedback behind: the code compiled next uses the
+ * number-checked Add and overflows no more. */
+static void run_reopt(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "add");
+    value_t *big = handle_new(&e.m, value_from_smi(VALUE_SMI_MAX));
+    for (int round = 0; round < 4; round++) {
+        warm_smi(&e, f, 8);
+        double d;
+        assert_int_equal(add(&e, f, *big, value_from_smi(1), &d), 0);
+        assert_true(d == (double)VALUE_SMI_MAX + 1.0);
+    }
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_SMI_OVERFLOW], 1);
+    assert_int_equal(stats(&e)->functions_optimized, 2);
+    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 1);
+    assert_true(has_code(f));
+    env_close(&e);
+}
+static void test_reopt(void **state) { run_reopt(0); }
+static void test_reopt_stress(void **state) { run_reopt(1); }
+
+/* --deopt-stress 3 inside the loop: each deopt resumes mid-loop, the sum is still right. */
+static void run_deopt_stress(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 3);
+    value_t *f = global(&e, "sum");
+    for (int i = 0; i < 40; i++) {
+        value_t *arg = handle_new(&e.m, value_from_smi(50)), result;
+        assert_int_equal(vm_call(e.vm, f, arg, 1, &result), 0);
+        assert_int_equal(value_to_smi(result), 50 * 49 / 2);
+    }
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_STRESS], JIT_MAX_DEOPTS);
+    assert_int_equal(stats(&e)->not_optimizable[JIT_REJECT_DEOPT_CAP], 1);
+    env_close(&e);
+}
+static void test_deopt_stress(void **state) { run_deopt_stress(0); }
+static void test_deopt_stress_gc(void **state) { run_deopt_stress(1); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_optimized_loop), cmocka_unit_test(test_optimized_loop_stress),
+        cmocka_unit_test(test_not_smi),        cmocka_unit_test(test_not_smi_stress),
+        cmocka_unit_test(test_smi_overflow),   cmocka_unit_test(test_smi_overflow_stress),
+        cmocka_unit_test(test_not_number),     cmocka_unit_test(test_not_number_stress),
+        cmocka_unit_test(test_reopt),          cmocka_unit_test(test_reopt_stress),
+        cmocka_unit_test(test_deopt_stress),   cmocka_unit_test(test_deopt_stress_gc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
