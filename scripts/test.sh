@@ -13,7 +13,7 @@
 #                 -Dold_gc=concurrent -Dmarking_barrier=dijkstra: the collector suites
 #                 (marking and concurrent sweeping included) and the integration runs
 #   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform,
-#                 safepoint, barrier, gc, scavenge, telemetry), the toy VM (vm, deopt) and the
+#                 safepoint, barrier, gc, scavenge, telemetry), the toy VM (vm, deopt, jit) and the
 #                 integration runs (in ThreadSanitizer builds without the verifier, which
 #                 made them ten times slower)
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
@@ -23,10 +23,10 @@
 #                 serial one for incremental-satb): the collector suites (barrier, heap, gc,
 #                 marking, scavenge), cli and the integration runs, in which scavenges run
 #                 during marking cycles under --gc-stress, and but for incremental-satb the
-#                 toy VM (vm, deopt: its programs run during marking cycles too)
+#                 toy VM (vm, deopt, jit: its programs run during marking cycles too)
 #   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
 #                 parallel scavenger: platform, barrier, gc, marking, scavenge, the
-#                 marking-integration runs and the toy VM (vm)
+#                 marking-integration runs and the toy VM (vm, jit)
 #   tsan-concurrent-dijkstra  the same with -Dmarking_barrier=dijkstra (barrier, gc, marking,
 #                 marking-integration)
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
@@ -113,18 +113,18 @@ for c in "${configs[@]}"; do
         -Dremembered_set=card-table -Dold_gc=concurrent -Dmarking_barrier=dijkstra \
         -- barrier heap gc marking scavenge integration ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
-        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration vm deopt ;;
+        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration vm deopt jit ;;
     tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dremembered_set=card-table \
         -- barrier gc scavenge integration ;;
     incremental-dijkstra | concurrent-dijkstra | concurrent-satb)
         run_config "$c" -Dbuildtype=debugoptimized -Dyoung_gc=parallel -Dold_gc="${c%-*}" \
-            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm deopt ;;
+            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm deopt jit ;;
     incremental-satb) run_config incremental-satb -Dbuildtype=debugoptimized -Dold_gc=incremental \
         -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration ;;
     tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent -Dmarking_barrier=satb \
-        -- platform barrier gc marking scavenge marking-integration vm ;;
+        -- platform barrier gc marking scavenge marking-integration vm jit ;;
     tsan-concurrent-dijkstra) run_config tsan-concurrent-dijkstra -Dbuildtype=debugoptimized \
         -Db_sanitize=thread -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent \
         -Dmarking_barrier=dijkstra -- barrier gc marking marking-integration ;;
