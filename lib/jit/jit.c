@@ -27,6 +27,7 @@
 #include "jit/jit.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@
 #include "platform/platform.h"
 
 #define JIT_FILE_SLOTS ((size_t)1 << 17)
+#define JIT_MAX_ARRAY_LENGTH ((int64_t)1 << 24) /* the interpreter's limit */
 
 enum jit_op {
     J_LOAD_SMI,
@@ -54,15 +56,25 @@ enum jit_op {
     J_STA_GLOBAL,
     J_CALL,
     J_RETURN,
+    J_LOAD_FIELD,
+    J_STORE_FIELD,
+    J_STORE_TRANSITION,
+    J_CREATE_OBJECT,
+    J_CREATE_ARRAY,
+    J_LOAD_ELEMENT,
+    J_STORE_ELEMENT,
+    J_INTRINSIC,
 };
 
 /* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers
  * a and b (window indices), x (immediate, constant, global, target or argc), the
- * bytecode offset it came from and its deopt id (guards only). */
+ * bytecode offset it came from, its deopt id (guards only) and, for property accesses,
+ * the id of the map it guards against (maps never move or die, lib/heap). */
 struct jit_insn {
     uint8_t op, sub, a, b;
     int32_t x;
     uint32_t pc, deopt;
+    uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against */
 };
 
 /* Tagged fields of a code object. */
@@ -124,7 +136,10 @@ static uint32_t u32(const uint8_t *p)
 static bool is_guard(uint8_t op)
 {
     return op == J_ARITH_SMI || op == J_ARITH || op == J_UNARY_SMI || op == J_UNARY ||
-           op == J_CMP_SMI || op == J_CMP || op == J_LDA_GLOBAL || op == J_CALL;
+           op == J_CMP_SMI || op == J_CMP || op == J_LDA_GLOBAL || op == J_CALL ||
+           op == J_LOAD_FIELD || op == J_STORE_FIELD || op == J_STORE_TRANSITION ||
+           op == J_CREATE_ARRAY || op == J_LOAD_ELEMENT || op == J_STORE_ELEMENT ||
+           op == J_INTRINSIC || op == J_CREATE_OBJECT;
 }
 
 static int reject(struct jit *j, struct object *shared, enum jit_reject why)
@@ -252,6 +267,56 @@ static int compile(struct jit *j, const value_t *function_slot)
         case VM_OP_Return:
             i->op = J_RETURN;
             break;
+        case VM_OP_LdaNamedProperty:
+        case VM_OP_StaNamedProperty: {
+            size_t base = 2 + u16(code + at + 4);
+            value_t map = object_get(feedback, base + 1), handler = object_get(feedback, base + 2);
+            if (value_to_smi(object_get(feedback, base)) != VM_IC_MONOMORPHIC)
+                goto unsupported;
+            const struct vm_shape *shape = vm_shape_of_map(vm->rt, value_to_object(map));
+            if (!shape || shape->kind != VM_SHAPE_OBJECT)
+                goto unsupported;
+            i->a = code[at + 1];
+            i->map_id = (uint32_t)map_raw(value_to_object(map), MAP_ID);
+            i->sub = (uint8_t)shape->capacity;
+            if (value_is_smi(handler)) {
+                i->op = op == VM_OP_LdaNamedProperty ? J_LOAD_FIELD : J_STORE_FIELD;
+                i->x = (int32_t)value_to_smi(handler);
+            } else if (op == VM_OP_StaNamedProperty) {
+                i->op = J_STORE_TRANSITION;
+                i->x = (int32_t)map_raw(value_to_object(handler), MAP_ID);
+            } else {
+                goto unsupported;
+            }
+            break;
+        }
+        case VM_OP_CreateObject:
+            i->op = J_CREATE_OBJECT;
+            i->x = code[at + 1];
+            break;
+        case VM_OP_CreateArray:
+            i->op = J_CREATE_ARRAY;
+            break;
+        case VM_OP_LdaKeyedProperty:
+        case VM_OP_StaKeyedProperty: {
+            bool load = op == VM_OP_LdaKeyedProperty;
+            int64_t bits = value_to_smi(object_get(feedback, 2 + u16(code + at + (load ? 2 : 3))));
+            if (!bits)
+                goto unsupported;
+            i->op = load ? J_LOAD_ELEMENT : J_STORE_ELEMENT;
+            i->a = code[at + 1];
+            i->b = load ? acc : code[at + 2];
+            i->sub = (bits & VM_KEYED_APPEND) != 0;
+            break;
+        }
+        case VM_OP_CallIntrinsic:
+            if (code[at + 1] == VM_INTRINSIC_collect_garbage || code[at + 3] != 1)
+                goto unsupported;
+            i->op = J_INTRINSIC;
+            i->sub = code[at + 1];
+            i->b = code[at + 2];
+            break;
+        unsupported:
         default:
             j->stats.last_unsupported_opcode = op;
             platform_free(index_of);
@@ -506,6 +571,90 @@ static int execute(struct jit *j, const value_t *function_slot, const value_t *a
             *result = w[ACC];
             j->top = base;
             return 0;
+        case J_LOAD_FIELD:
+        case J_STORE_FIELD:
+        case J_STORE_TRANSITION: {
+            value_t receiver = w[i->a];
+            GUARD(value_is_strong(receiver) &&
+                      map_raw(object_map(value_to_object(receiver)), MAP_ID) == i->map_id,
+                  DEOPT_REASON_WRONG_MAP);
+            struct object *o = value_to_object(receiver);
+            if (i->op == J_STORE_TRANSITION) {
+                const struct vm_shape *next = __atomic_load_n(&rt->shapes[i->x], __ATOMIC_ACQUIRE);
+                vm_object_set_field(vm, &w[i->a], next, next->property_count - 1, &w[ACC]);
+            } else if (i->x < 0) {
+                w[ACC] = undefined; /* a load of a property the map does not have */
+            } else if (i->op == J_STORE_FIELD) {
+                vm_object_set_field(vm, &w[i->a], NULL, (uint32_t)i->x, &w[ACC]);
+            } else if ((uint32_t)i->x < i->sub) {
+                w[ACC] = object_get(o, VM_OBJECT_INOBJECT + (size_t)i->x);
+            } else {
+                struct object *props = value_to_object(object_get(o, VM_OBJECT_PROPERTIES));
+                w[ACC] = object_get(props, 2 + (size_t)i->x - i->sub);
+            }
+            break;
+        }
+        case J_CREATE_OBJECT: {
+            value_t o = vm_new_object(vm, (uint32_t)i->x);
+            GUARD(o != VALUE_NULL, DEOPT_REASON_DEPENDENCY_CHANGED);
+            w[ACC] = o;
+            break;
+        }
+        case J_CREATE_ARRAY: {
+            value_t n = w[ACC];
+            GUARD(value_is_smi(n) && value_to_smi(n) >= 0 &&
+                      value_to_smi(n) <= JIT_MAX_ARRAY_LENGTH,
+                  DEOPT_REASON_NOT_SMI);
+            w[ACC] = vm_new_array(vm, value_to_smi(n));
+            break;
+        }
+        case J_LOAD_ELEMENT:
+        case J_STORE_ELEMENT: {
+            value_t receiver = w[i->a], key = w[i->b];
+            const struct vm_shape *s = vm_shape_of(rt, receiver);
+            GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
+            GUARD(value_is_smi(key), DEOPT_REASON_NOT_SMI);
+            struct object *a = value_to_object(receiver);
+            int64_t index = value_to_smi(key),
+                    length = value_to_smi(object_get(a, VM_ARRAY_LENGTH));
+            if (i->op == J_STORE_ELEMENT && i->sub && index == length) {
+                GUARD(length < JIT_MAX_ARRAY_LENGTH, DEOPT_REASON_OUT_OF_BOUNDS);
+                vm_array_push(vm, &w[i->a], &w[ACC]);
+                break;
+            }
+            GUARD(index >= 0 && index < length, DEOPT_REASON_OUT_OF_BOUNDS);
+            struct object *elements = value_to_object(object_get(a, VM_ARRAY_ELEMENTS));
+            if (i->op == J_LOAD_ELEMENT)
+                w[ACC] = object_get(elements, 2 + (size_t)index);
+            else
+                object_store(vm->m, elements, 2 + (size_t)index, w[ACC]);
+            break;
+        }
+        case J_INTRINSIC: {
+            value_t arg = w[i->b];
+            if (i->sub == VM_INTRINSIC_length) {
+                const struct vm_shape *s = vm_shape_of(rt, arg);
+                GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
+                w[ACC] = object_get(value_to_object(arg), VM_ARRAY_LENGTH);
+                break;
+            }
+            GUARD(vm_value_is_number(arg), DEOPT_REASON_NOT_NUMBER);
+            if (value_is_smi(arg) && i->sub != VM_INTRINSIC_sqrt) {
+                int64_t n = value_to_smi(arg);
+                w[ACC] = i->sub == VM_INTRINSIC_floor || n >= 0 ? arg : vm_number_from_int(vm, -n);
+                break;
+            }
+            double d;
+            vm_value_to_number(arg, &d);
+            d = i->sub == VM_INTRINSIC_sqrt    ? sqrt(d)
+                : i->sub == VM_INTRINSIC_floor ? floor(d)
+                                               : fabs(d);
+            if (i->sub == VM_INTRINSIC_floor && d >= -9.0e15 && d <= 9.0e15)
+                w[ACC] = value_from_smi((int64_t)d);
+            else
+                w[ACC] = vm_number_from_double(vm, d);
+            break;
+        }
         }
     }
 #undef GUARD
