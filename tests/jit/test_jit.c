@@ -1,8 +1,8 @@
 /*
  * Tests of lib/jit on assembled programs: a hot function really is optimized (the
  * stats say so and its closure points at a code object), each guard kind (not_smi,
- * smi_overflow, not_number, the --deopt-stress guard) deopts and the interpreter
- * finishes with the interpreter's result, a deopted function unlinks its code and is
+ * smi_overflow, not_number, wrong_map, out_of_bounds, the --deopt-stress guard) deopts and the
+ * interpreter finishes with the interpreter's result, a deopted function unlinks its code and is
  * compiled again with the new feedback, and the cap on deopts (under --deopt-stress)
  * leaves it interpreted.
  * Every test runs without stress and under --gc-stress 1 with the verifier on (it
@@ -30,6 +30,17 @@ static const char program[] =
     "loop:\n  Ldar r0\n  TestLessThan r2\n  JumpIfFalse done\n"
     "  Ldar r2\n  Add r1\n  Star r1\n  Ldar r2\n  Inc\n  Star r2\n  JumpLoop loop\n"
     "done:\n  Ldar r1\n  Return\nend\n"
+    "function getx params 1 registers 1\n  LdaNamedProperty r0, x\n  Return\nend\n"
+    "function mkp params 1 registers 2\n" /* {x: n} */
+    "  CreateObject 2\n  Star r1\n  Ldar r0\n  StaNamedProperty r1, x\n  Ldar r1\n  Return\nend\n"
+    "function mkq params 1 registers 2\n" /* {y: 7, x: n}: another map, x second */
+    "  CreateObject 2\n  Star r1\n  LdaSmi 7\n  StaNamedProperty r1, y\n  Ldar r0\n"
+    "  StaNamedProperty r1, x\n  Ldar r1\n  Return\nend\n"
+    "function at params 2 registers 2\n  Ldar r1\n  LdaKeyedProperty r0\n  Return\nend\n"
+    "function mka registers 2\n" /* [10, 20, 30] */
+    "  LdaSmi 0\n  CreateArray\n  Star r0\n  LdaSmi 0\n  Star r1\n  LdaSmi 10\n"
+    "  StaKeyedProperty r0, r1\n  LdaSmi 1\n  Star r1\n  LdaSmi 20\n  StaKeyedProperty r0, r1\n"
+    "  LdaSmi 2\n  Star r1\n  LdaSmi 30\n  StaKeyedProperty r0, r1\n  Ldar r0\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -40,8 +51,16 @@ struct env {
     struct vm_module *module;
     struct vm *vm;
     struct jit *jit;
+    value_t args[4]; /* call arguments: a root of their own (handles need not be contiguous) */
     struct handle_scope scope;
 };
+
+static void visit_args(struct heap *heap, root_visit_fn visit, void *visit_ctx, void *ctx)
+{
+    struct env *e = ctx;
+    for (int i = 0; i < 4; i++)
+        visit(&e->args[i], visit_ctx);
+}
 
 static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
 {
@@ -64,12 +83,14 @@ static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
     vm_tierup_invocations = 5;
     struct jit_options o = {.optimize = true, .deopt_stress = deopt_stress};
     e->jit = jit_attach(e->vm, &o);
+    heap_add_root_provider(e->heap, visit_args, e);
     handle_scope_open(&e->m, &e->scope);
 }
 
 static void env_close(struct env *e)
 {
     handle_scope_close(&e->m, &e->scope);
+    heap_remove_root_provider(e->heap, visit_args, e);
     jit_detach(e->jit);
     vm_destroy(e->vm);
     vm_module_destroy(e->module);
@@ -105,10 +126,10 @@ static int64_t shared_smi(value_t *function, size_t field)
 /* add(a, b) with a and b in handles; returns 0 or -1 and the result as a double. */
 static int add(struct env *e, value_t *f, value_t a, value_t b, double *out)
 {
-    value_t *args = handle_new(&e->m, a);
-    handle_new(&e->m, b);
+    e->args[0] = a;
+    e->args[1] = b;
     value_t result;
-    int rc = vm_call(e->vm, f, args, 2, &result);
+    int rc = vm_call(e->vm, f, e->args, 2, &result);
     if (rc == 0)
         assert_true(vm_value_to_number(result, out));
     return rc;
@@ -235,6 +256,66 @@ static void run_reopt(uint64_t gc_stress)
 static void test_reopt(void **state) { run_reopt(0); }
 static void test_reopt_stress(void **state) { run_reopt(1); }
 
+/* Calls function name with argc arguments; returns vm_call's status, the result in a
+ * handle. */
+static int callv(struct env *e, const char *name, value_t **out, size_t argc, ...)
+{
+    value_t *f = global(e, name);
+    va_list ap;
+    va_start(ap, argc);
+    for (size_t k = 0; k < argc; k++)
+        e->args[k] = va_arg(ap, value_t);
+    va_end(ap);
+    value_t result = VALUE_NULL;
+    int rc = vm_call(e->vm, f, e->args, argc, &result);
+    *out = handle_new(&e->m, rc == 0 ? result : VALUE_NULL);
+    return rc;
+}
+
+/* getx optimized on {x} objects (a map guard, monomorphic feedback), then given {y, x}:
+ * wrong_map, and the interpreter reads x from the other field. */
+static void run_wrong_map(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *p, *q, *r;
+    assert_int_equal(callv(&e, "mkp", &p, 1, value_from_smi(5)), 0);
+    assert_int_equal(callv(&e, "mkq", &q, 1, value_from_smi(9)), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(callv(&e, "getx", &r, 1, *p), 0);
+        assert_int_equal(value_to_smi(*r), 5);
+    }
+    assert_true(has_code(global(&e, "getx")));
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_WRONG_MAP], 0);
+    assert_int_equal(callv(&e, "getx", &r, 1, *q), 0);
+    assert_int_equal(value_to_smi(*r), 9);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_WRONG_MAP], 1);
+    env_close(&e);
+}
+static void test_wrong_map(void **state) { run_wrong_map(0); }
+static void test_wrong_map_stress(void **state) { run_wrong_map(1); }
+
+/* at(a, i) optimized on in-bounds indices, then past the end: out_of_bounds, and the
+ * interpreter reports its error. */
+static void run_out_of_bounds(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *a, *r;
+    assert_int_equal(callv(&e, "mka", &a, 0), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(callv(&e, "at", &r, 2, *a, value_from_smi(i % 3)), 0);
+        assert_int_equal(value_to_smi(*r), 10 * (i % 3 + 1));
+    }
+    assert_true(has_code(global(&e, "at")));
+    assert_int_equal(callv(&e, "at", &r, 2, *a, value_from_smi(3)), -1);
+    assert_non_null(strstr(e.vm->error, "index 3 is out of bounds for an array of length 3"));
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_OUT_OF_BOUNDS], 1);
+    env_close(&e);
+}
+static void test_out_of_bounds(void **state) { run_out_of_bounds(0); }
+static void test_out_of_bounds_stress(void **state) { run_out_of_bounds(1); }
+
 /* --deopt-stress 3 inside the loop: each deopt resumes mid-loop, the sum is still right. */
 static void run_deopt_stress(uint64_t gc_stress)
 {
@@ -262,6 +343,8 @@ int main(void)
         cmocka_unit_test(test_not_number),     cmocka_unit_test(test_not_number_stress),
         cmocka_unit_test(test_reopt),          cmocka_unit_test(test_reopt_stress),
         cmocka_unit_test(test_deopt_stress),   cmocka_unit_test(test_deopt_stress_gc),
+        cmocka_unit_test(test_wrong_map),      cmocka_unit_test(test_wrong_map_stress),
+        cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
