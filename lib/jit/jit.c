@@ -75,7 +75,13 @@ struct jit_insn {
     int32_t x;
     uint32_t pc, deopt;
     uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against */
+    uint8_t fuse, fuse_reg, pad[2];
 };
+
+/* Superinstructions: an instruction followed by a Star or a JumpIfTrue/JumpIfFalse does
+ * that one's work too and skips it (the skipped instruction stays in the stream, so a
+ * jump to it still lands on a whole instruction). */
+enum { JIT_FUSE_NONE, JIT_FUSE_STAR, JIT_FUSE_BRANCH };
 
 /* Tagged fields of a code object. */
 enum {
@@ -325,6 +331,17 @@ static int compile(struct jit *j, const value_t *function_slot)
         }
     }
     platform_free(index_of);
+    for (size_t k = 0; k + 1 < n; k++) {
+        uint8_t op = insns[k].op, next = insns[k + 1].op;
+        if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_RETURN)
+            continue;
+        if (next == J_MOV && code[insns[k + 1].pc] == VM_OP_Star) {
+            insns[k].fuse = JIT_FUSE_STAR;
+            insns[k].fuse_reg = insns[k + 1].a;
+        } else if (next == J_JUMP_IF) {
+            insns[k].fuse = JIT_FUSE_BRANCH;
+        }
+    }
 
     struct handle_scope scope;
     handle_scope_open(m, &scope);
@@ -372,6 +389,20 @@ static void visit_file(struct heap *heap, root_visit_fn visit, void *visit_ctx, 
     struct jit *j = ctx;
     for (size_t i = 0; i < j->top; i++)
         visit(&j->file[i], visit_ctx);
+}
+
+/* vm_value_to_number, inline: the executor's number check and unboxing. */
+static inline bool to_number(value_t v, double *out)
+{
+    if (value_is_smi(v)) {
+        *out = (double)value_to_smi(v);
+        return true;
+    }
+    if (value_is_strong(v) && object_type(value_to_object(v)) == TYPE_HEAP_NUMBER) {
+        *out = heap_number_value(value_to_object(v));
+        return true;
+    }
+    return false;
 }
 
 static bool fits_smi(int64_t v) { return v >= VALUE_SMI_MIN && v <= VALUE_SMI_MAX; }
@@ -467,13 +498,22 @@ static int execute(struct jit *j, const value_t *function_slot, const value_t *a
                                 : i->sub == VM_OP_Inc ? VM_OP_Add
                                 : i->sub == VM_OP_Dec ? VM_OP_Sub
                                                       : VM_OP_Mul;
-            GUARD(vm_value_is_number(lhs) && vm_value_is_number(rhs), DEOPT_REASON_NOT_NUMBER);
-            int64_t smi = 0;
-            double d = 0;
-            if (vm_arith(op, lhs, rhs, &smi, &d) == VM_ARITH_SMI)
-                w[ACC] = value_from_smi(smi);
-            else
-                w[ACC] = vm_number_from_double(vm, d);
+            double x, y, d = 0;
+            GUARD(to_number(lhs, &x) && to_number(rhs, &y), DEOPT_REASON_NOT_NUMBER);
+            if (value_is_smi(lhs) && value_is_smi(rhs)) {
+                int64_t smi = 0;
+                if (vm_arith(op, lhs, rhs, &smi, &d) == VM_ARITH_SMI) {
+                    w[ACC] = value_from_smi(smi);
+                    break;
+                }
+            } else {
+                d = op == VM_OP_Add   ? x + y
+                    : op == VM_OP_Sub ? x - y
+                    : op == VM_OP_Mul ? x * y
+                    : op == VM_OP_Div ? x / y
+                                      : fmod(x, y);
+            }
+            w[ACC] = vm_number_from_double(vm, d);
             break;
         }
         case J_UNARY_SMI: {
@@ -584,6 +624,8 @@ static int execute(struct jit *j, const value_t *function_slot, const value_t *a
                 vm_object_set_field(vm, &w[i->a], next, next->property_count - 1, &w[ACC]);
             } else if (i->x < 0) {
                 w[ACC] = undefined; /* a load of a property the map does not have */
+            } else if (i->op == J_STORE_FIELD && (uint32_t)i->x < i->sub) {
+                object_store(vm->m, o, VM_OBJECT_INOBJECT + (size_t)i->x, w[ACC]);
             } else if (i->op == J_STORE_FIELD) {
                 vm_object_set_field(vm, &w[i->a], NULL, (uint32_t)i->x, &w[ACC]);
             } else if ((uint32_t)i->x < i->sub) {
@@ -655,6 +697,13 @@ static int execute(struct jit *j, const value_t *function_slot, const value_t *a
                 w[ACC] = vm_number_from_double(vm, d);
             break;
         }
+        }
+        if (i->fuse == JIT_FUSE_STAR) {
+            w[i->fuse_reg] = w[ACC];
+            ip++;
+        } else if (i->fuse == JIT_FUSE_BRANCH) {
+            const struct jit_insn *branch = &insns[ip];
+            ip = vm_value_truthy(rt, w[ACC]) == (bool)branch->sub ? (size_t)branch->x : ip + 1;
         }
     }
 #undef GUARD
