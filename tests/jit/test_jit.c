@@ -4,7 +4,7 @@
  * smi_overflow, not_number, wrong_map, out_of_bounds, the --deopt-stress guard) deopts and the
  * interpreter finishes with the interpreter's result, a deopted function unlinks its code and is
  * compiled again with the new feedback, and the cap on deopts (under --deopt-stress)
- * leaves it interpreted.
+ * leaves it interpreted. The optimized and deopt events report what happened.
  * Every test runs without stress and under --gc-stress 1 with the verifier on (it
  * overwrites from-space after each scavenge, so a raw pointer kept across an
  * allocation in the executor or the deopt reads garbage).
@@ -52,6 +52,9 @@ struct env {
     struct vm *vm;
     struct jit *jit;
     value_t args[4]; /* call arguments: a root of their own (handles need not be contiguous) */
+    int optimized_events, deopt_events;
+    struct deopt_stats last_deopt;
+    bool kinds_ok;
     struct handle_scope scope;
 };
 
@@ -61,6 +64,23 @@ static void visit_args(struct heap *heap, root_visit_fn visit, void *visit_ctx, 
     for (int i = 0; i < 4; i++)
         visit(&e->args[i], visit_ctx);
 }
+
+static void on_optimized(void *ctx, struct vm *vm, uint32_t function, uint64_t now_ns)
+{
+    struct env *e = ctx;
+    e->optimized_events++;
+}
+
+static void on_deopt(void *ctx, struct vm *vm, const struct deopt_stats *s, const char *kind,
+                     const char *code_unlinking)
+{
+    struct env *e = ctx;
+    e->deopt_events++;
+    e->last_deopt = *s;
+    e->kinds_ok = strcmp(kind, "eager") == 0 && strcmp(code_unlinking, "lazy") == 0;
+}
+
+static const struct jit_events events = {.deopt = on_deopt, .optimized = on_optimized};
 
 static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
 {
@@ -81,7 +101,8 @@ static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
     e->vm = vm_create(e->rt, &e->m, e->module, error, sizeof error);
     assert_non_null(e->vm);
     vm_tierup_invocations = 5;
-    struct jit_options o = {.optimize = true, .deopt_stress = deopt_stress};
+    struct jit_options o = {
+        .optimize = true, .deopt_stress = deopt_stress, .events = &events, .events_ctx = e};
     e->jit = jit_attach(e->vm, &o);
     heap_add_root_provider(e->heap, visit_args, e);
     handle_scope_open(&e->m, &e->scope);
@@ -178,13 +199,21 @@ static void run_not_smi(uint64_t gc_stress)
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_SMI], 1);
     assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 1);
     assert_int_equal(shared_smi(f, VM_SHARED_LAST_DEOPT_REASON), DEOPT_REASON_NOT_SMI);
-    assert_false(has_code(f)); /* unlinked: the next calls interpret */
+    assert_int_equal(e.optimized_events, 1);
+    assert_int_equal(e.deopt_events, 1);
+    assert_true(e.kinds_ok);
+    assert_int_equal(e.last_deopt.reason, DEOPT_REASON_NOT_SMI);
+    assert_int_equal(e.last_deopt.frames, 1);
+    assert_int_equal(e.last_deopt.function, shared_smi(f, VM_SHARED_INDEX));
+    assert_int_equal(e.last_deopt.bytecode_offset, 2); /* the Add */
+    assert_false(has_code(f));                         /* unlinked: the next calls interpret */
     /* New feedback (number): compiled again after 5 more calls, then no deopt for doubles. */
     for (int i = 0; i < 8; i++) {
         assert_int_equal(add(&e, f, *half, value_from_smi(i), &d), 0);
         assert_true(d == 0.5 + i);
     }
     assert_int_equal(stats(&e)->functions_optimized, 2);
+    assert_int_equal(e.optimized_events, 2);
     assert_true(has_code(f));
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_SMI], 1);
     env_close(&e);
