@@ -100,6 +100,7 @@ struct jit {
     struct jit_stats stats;
     value_t *file;
     size_t top;
+    size_t depth; /* optimized activations running */
     uint64_t stress_count;
 };
 
@@ -424,10 +425,12 @@ static int execute(struct jit *j, const value_t *function_slot, const value_t *a
     size_t window = (size_t)value_to_smi(tagged[JIT_CODE_WINDOW]);
     size_t nregs = window - 4,
            params = (size_t)shared_smi(shared_of(*function_slot), VM_SHARED_PARAMS);
-    if (j->top + window > JIT_FILE_SLOTS || vm->frame_count >= vm->max_frames) {
+    /* Optimized activations count as frames (and recurse in C, so they must be bounded). */
+    if (j->top + window > JIT_FILE_SLOTS || vm->frame_count + j->depth >= vm->max_frames) {
         snprintf(vm->error, sizeof vm->error,
-                 "stack overflow: more than %zu optimized register slots deep, calling %s",
-                 JIT_FILE_SLOTS, name_of(vm, *function_slot));
+                 "stack overflow: more than %zu frames (or %zu optimized register slots) deep, "
+                 "calling %s",
+                 vm->max_frames, JIT_FILE_SLOTS, name_of(vm, *function_slot));
         return -1;
     }
     size_t base = j->top;
@@ -767,7 +770,10 @@ static int tier_call(void *ctx, struct vm *vm, const value_t *function_slot, con
         return vm_resume(vm, depth, result);
     }
     j->stats.optimized_calls++;
-    return execute(j, function_slot, args, argc, result);
+    j->depth++;
+    int rc = execute(j, function_slot, args, argc, result);
+    j->depth--;
+    return rc;
 }
 
 static const struct vm_tier jit_tier = {.wants = tier_wants, .call = tier_call};

@@ -44,6 +44,26 @@ grep -Eq '^jit \(--opt on\): functions optimized [1-9][0-9]*, .*optimized calls 
 grep -Eq '^jit \(--opt off\): functions optimized 0, ' "$work/stats-off.txt" ||
     fail "--opt off optimized: $(grep '^jit' "$work/stats-off.txt")"
 
+# Deep recursion: optimized activations count as frames, so both tiers stop at the frame
+# limit with a stack overflow (and neither crashes); 1500 deep fits in both.
+deep() { # depth
+    printf 'function down params 1 registers 3\n  LdaSmi 0\n  TestEqual r0\n  JumpIfFalse more\n  LdaSmi 0\n  Return\nmore:\n  LdaGlobal down\n  Star r1\n  Ldar r0\n  Dec\n  Star r2\n  Call r1, r2, 1\n  Inc\n  Return\nend\nfunction main registers 2\n  LdaGlobal down\n  Star r0\n  LdaSmi %d\n  Star r1\n  Call r0, r1, 1\n  Return\nend\n' "$1" >"$work/deep.vm"
+}
+deep 5000
+for o in off on; do
+    "$waltz" run jit "$work/deep.vm" --opt $o --tierup-calls 2 --quiet --out "$work/deep-$o" \
+        >/dev/null 2>"$work/deep-$o.err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "stack overflow: more than 2048 frames" "$work/deep-$o.err" ||
+        fail "deep recursion --opt $o: exit $rc, $(cat "$work/deep-$o.err")"
+done
+deep 1500
+for o in off on; do
+    "$waltz" run jit "$work/deep.vm" --opt $o --tierup-calls 2 --quiet --out "$work/deep2-$o" \
+        >"$work/deep2-$o.out" 2>&1
+    grep -qx "checksum 1500" "$work/deep2-$o.out" || fail "1500 deep --opt $o: $(cat "$work/deep2-$o.out")"
+done
+
 bad() { # expected stderr line, flags
     local want=$1
     shift
