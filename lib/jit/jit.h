@@ -44,12 +44,16 @@ enum jit_reject {
 };
 const char *jit_reject_name(enum jit_reject reason);
 
+/* Inlining: callees of at most this many bytecode bytes. */
+#define JIT_INLINE_MAX_BYTES 64
+
 /* Deopts of one function after which it is no longer optimized. */
 #define JIT_MAX_DEOPTS 5
 
 struct jit_options {
     bool optimize;         /* --opt on|off */
     uint64_t deopt_stress; /* --deopt-stress N: every N-th guard fails; 0 = off */
+    bool inline_calls;     /* inline small monomorphic callees (depth 1) */
     const struct jit_events *events;
     void *events_ctx;
 };
@@ -66,7 +70,7 @@ struct jit_stats {
 struct jit;
 
 /* Installs the tier in vm (which must have no tier yet); NULL options = defaults (on,
- * no stress). Registers the executor's tagged register file as a root of the heap. */
+ * inlining, no stress). Registers the executor's tagged register file as a root of the heap. */
 struct jit *jit_attach(struct vm *vm, const struct jit_options *options);
 /* Removes it (vm->tier back to NULL). Optimized code stays on the functions but is no
  * longer run. */

@@ -41,6 +41,10 @@ static const char program[] =
     "  LdaSmi 0\n  CreateArray\n  Star r0\n  LdaSmi 0\n  Star r1\n  LdaSmi 10\n"
     "  StaKeyedProperty r0, r1\n  LdaSmi 1\n  Star r1\n  LdaSmi 20\n  StaKeyedProperty r0, r1\n"
     "  LdaSmi 2\n  Star r1\n  LdaSmi 30\n  StaKeyedProperty r0, r1\n  Ldar r0\n  Return\nend\n"
+    "function sq params 1 registers 1\n  Ldar r0\n  Mul r0\n  Return\nend\n"
+    "function usesq params 1 registers 4\n" /* sq(n) + 3, sq inlined */
+    "  LdaSmi 3\n  Star r1\n  LdaGlobal sq\n  Star r2\n  Mov r0, r3\n  Call r2, r3, 1\n"
+    "  Add r1\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -101,8 +105,11 @@ static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
     e->vm = vm_create(e->rt, &e->m, e->module, error, sizeof error);
     assert_non_null(e->vm);
     vm_tierup_invocations = 5;
-    struct jit_options o = {
-        .optimize = true, .deopt_stress = deopt_stress, .events = &events, .events_ctx = e};
+    struct jit_options o = {.optimize = true,
+                            .deopt_stress = deopt_stress,
+                            .inline_calls = true,
+                            .events = &events,
+                            .events_ctx = e};
     e->jit = jit_attach(e->vm, &o);
     heap_add_root_provider(e->heap, visit_args, e);
     handle_scope_open(&e->m, &e->scope);
@@ -345,6 +352,34 @@ static void run_out_of_bounds(uint64_t gc_stress)
 static void test_out_of_bounds(void **state) { run_out_of_bounds(0); }
 static void test_out_of_bounds_stress(void **state) { run_out_of_bounds(1); }
 
+/* usesq inlines sq; an overflow inside the inlined Mul deopts into two interpreter
+ * frames (usesq resuming after its Call, sq at its Mul) and the result is the double. */
+static void run_inlined(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *r;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(callv(&e, "usesq", &r, 1, value_from_smi(i)), 0);
+        assert_int_equal(value_to_smi(*r), i * i + 3);
+    }
+    assert_true(has_code(global(&e, "usesq")));
+    assert_int_equal(stats(&e)->inlined_call_sites, 1);
+    int64_t big = (int64_t)1 << 40;
+    assert_int_equal(callv(&e, "usesq", &r, 1, value_from_smi(big)), 0);
+    double d;
+    assert_true(vm_value_to_number(*r, &d));
+    assert_true(d == (double)big * (double)big + 3.0);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_SMI_OVERFLOW], 1);
+    assert_int_equal(e.deopt_events, 1);
+    assert_int_equal(e.last_deopt.frames, 2);
+    assert_int_equal(e.last_deopt.bytecode_offset, 2); /* sq's Mul */
+    assert_int_equal(e.last_deopt.function, shared_smi(global(&e, "usesq"), VM_SHARED_INDEX));
+    env_close(&e);
+}
+static void test_inlined(void **state) { run_inlined(0); }
+static void test_inlined_stress(void **state) { run_inlined(1); }
+
 /* --deopt-stress 3 inside the loop: each deopt resumes mid-loop, the sum is still right. */
 static void run_deopt_stress(uint64_t gc_stress)
 {
@@ -373,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_reopt),          cmocka_unit_test(test_reopt_stress),
         cmocka_unit_test(test_deopt_stress),   cmocka_unit_test(test_deopt_stress_gc),
         cmocka_unit_test(test_wrong_map),      cmocka_unit_test(test_wrong_map_stress),
+        cmocka_unit_test(test_inlined),        cmocka_unit_test(test_inlined_stress),
         cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
