@@ -718,8 +718,22 @@ static int execute(struct jit *j, const value_t *function_slot, const value_t *a
                 j->top = base;
                 return -1;
             }
-            value_t r;
-            if (vm_call(vm, &w[i->a], &w[i->b], (size_t)i->x, &r) != 0) {
+            value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
+            int rc;
+            if (is_code(callee_code) &&
+                !(value_to_smi(code_tagged(value_to_object(callee_code))[JIT_CODE_FLAGS]) &
+                  JIT_CODE_MARKED)) {
+                /* Optimized callee: straight into the executor (vm_call would get here
+                 * through the tier after counting an invocation it no longer needs). */
+                vm->stats.calls++;
+                j->stats.optimized_calls++;
+                j->depth++;
+                rc = execute(j, &w[i->a], &w[i->b], (size_t)i->x, &r);
+                j->depth--;
+            } else {
+                rc = vm_call(vm, &w[i->a], &w[i->b], (size_t)i->x, &r);
+            }
+            if (rc != 0) {
                 j->top = base;
                 return -1;
             }
