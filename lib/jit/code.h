@@ -1,0 +1,118 @@
+/*
+ * lib/jit internals shared by the compiler (compiler.c), the executor (executor.c) and
+ * the tier hooks (jit.c): the dispatcher's instruction format, the code object's layout
+ * and the per-VM state. Not part of the module's interface (jit.h).
+ */
+#ifndef WALTZ_JIT_CODE_H
+#define WALTZ_JIT_CODE_H
+
+#include "jit/jit.h"
+
+#define JIT_FILE_SLOTS ((size_t)1 << 17)
+#define JIT_MAX_ARRAY_LENGTH ((int64_t)1 << 24) /* the interpreter's limit */
+
+enum jit_op {
+    J_LOAD_SMI,
+    J_LOAD_CONST,
+    J_LOAD_ODDBALL,
+    J_MOV,
+    J_ARITH_SMI,
+    J_ARITH,
+    J_UNARY_SMI,
+    J_UNARY,
+    J_CMP_SMI,
+    J_CMP,
+    J_NOT,
+    J_JUMP,
+    J_JUMP_IF,
+    J_LOOP,
+    J_LDA_GLOBAL,
+    J_STA_GLOBAL,
+    J_CALL,
+    J_RETURN,
+    J_LOAD_FIELD,
+    J_STORE_FIELD,
+    J_STORE_TRANSITION,
+    J_CREATE_OBJECT,
+    J_CREATE_ARRAY,
+    J_LOAD_ELEMENT,
+    J_STORE_ELEMENT,
+    J_INTRINSIC,
+    J_INLINE_ENTER,
+    J_INLINE_RETURN,
+};
+
+/* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers
+ * a and b (window indices), x (immediate, constant, global, target or argc), the
+ * bytecode offset it came from, its deopt id (guards only) and, for property accesses,
+ * the id of the map it guards against (maps never move or die, lib/heap). */
+struct jit_insn {
+    uint8_t op, sub, a, b;
+    int32_t x;
+    uint32_t pc, deopt;
+    uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against */
+    uint8_t fuse, fuse_reg;
+    uint8_t acc, fn; /* the window slots of this instruction's frame's accumulator and function */
+};
+
+/* Superinstructions: an instruction followed by a Star or a JumpIfTrue/JumpIfFalse does
+ * that one's work too and skips it (the skipped instruction stays in the stream, so a
+ * jump to it still lands on a whole instruction). */
+enum { JIT_FUSE_NONE, JIT_FUSE_STAR, JIT_FUSE_BRANCH };
+
+/* Tagged fields of a code object. */
+enum {
+    JIT_CODE_BYTES,
+    JIT_CODE_LITERALS,
+    JIT_CODE_SHARED,
+    JIT_CODE_FLAGS,
+    JIT_CODE_WINDOW,
+    JIT_CODE_TAGGED_COUNT
+};
+enum { JIT_CODE_MARKED = 1 };
+
+struct jit {
+    struct vm *vm;
+    struct jit_options options;
+    struct jit_stats stats;
+    value_t *file;
+    size_t top;
+    size_t depth; /* optimized activations running */
+    uint64_t stress_count;
+};
+
+static inline value_t *code_tagged(struct object *code) { return object_slots(code) + 3; }
+static inline const struct jit_insn *code_body(struct object *code)
+{
+    return (const struct jit_insn *)(object_slots(code) + 3 + JIT_CODE_TAGGED_COUNT);
+}
+static inline bool is_code(value_t v)
+{
+    return value_is_strong(v) && object_type(value_to_object(v)) == TYPE_CODE;
+}
+static inline struct object *shared_of(value_t function)
+{
+    return value_to_object(object_get(value_to_object(function), VM_FUNCTION_SHARED));
+}
+static inline int64_t shared_smi(struct object *shared, size_t word)
+{
+    return value_to_smi(object_get(shared, word));
+}
+
+static inline uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t u32(const uint8_t *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Compiles the function in *function_slot and links the code into it (compiler.c). 0, or
+ * -1 when the function cannot be optimized (its shared info then says NO_OPT). May
+ * collect. */
+int jit_compile(struct jit *j, const value_t *function_slot);
+/* Runs the optimized code of the function in *function_slot (executor.c); as vm_call. */
+int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
+                value_t *result);
+/* The executor's root provider: the tagged register file below its top. */
+void jit_visit_file(struct heap *heap, root_visit_fn visit, void *visit_ctx, void *ctx);
+
+#endif

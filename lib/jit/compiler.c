@@ -1,0 +1,369 @@
+/*
+ * lib/jit compiler: bytecode plus feedback to the dispatcher's instruction stream, deopt
+ * data and a code object (docs/jit.md, "Compiler pipeline"). Each bytecode becomes one
+ * instruction, chosen speculatively from the site's feedback; an inlined call site
+ * becomes an entry instruction plus the callee's instructions in a register region of
+ * its own. Every guard gets a deopt point (one frame, or two inside an inlined callee,
+ * outermost first) built with lib/deopt's translation builder. The whole translation
+ * runs before anything is allocated, so the raw bytecode and feedback pointers it reads
+ * stay valid; the builder and the code object come after. After Hölzle, Chambers and
+ * Ungar (PLDI 1992) for the deopt points, V8's TurboFan/Maglev for feedback-driven
+ * speculation and inlining.
+ */
+#include <string.h>
+
+#include "barrier/barrier.h"
+#include "jit/code.h"
+#include "platform/platform.h"
+
+/* --- The compiler ------------------------------------------------------------------------ */
+
+static bool is_guard(uint8_t op)
+{
+    return op == J_ARITH_SMI || op == J_ARITH || op == J_UNARY_SMI || op == J_UNARY ||
+           op == J_CMP_SMI || op == J_CMP || op == J_LDA_GLOBAL || op == J_CALL ||
+           op == J_LOAD_FIELD || op == J_STORE_FIELD || op == J_STORE_TRANSITION ||
+           op == J_CREATE_ARRAY || op == J_LOAD_ELEMENT || op == J_STORE_ELEMENT ||
+           op == J_INTRINSIC || op == J_CREATE_OBJECT || op == J_INLINE_ENTER;
+}
+
+static int reject(struct jit *j, struct object *shared, enum jit_reject why)
+{
+    j->stats.not_optimizable[why]++;
+    object_store(j->vm->m, shared, VM_SHARED_FLAGS,
+                 value_from_smi(shared_smi(shared, VM_SHARED_FLAGS) | VM_SHARED_FLAG_NO_OPT));
+    return -1;
+}
+
+/* Translates the bytecode at code + at of a frame whose registers start at window slot
+ * base (its accumulator at acc) into *i; jump targets are index_base + index_of[offset].
+ * False if the bytecode has no translation. No allocation. */
+#define R(k) ((uint8_t)(base + code[at + (k)]))
+static bool translate(struct jit *j, struct object *feedback, const uint8_t *code, size_t at,
+                      struct jit_insn *i, uint8_t base, uint8_t acc, const uint32_t *index_of,
+                      uint32_t index_base)
+{
+    struct vm *vm = j->vm;
+    const struct vm_opcode_info *table = vm_opcode_table();
+    enum vm_opcode op = (enum vm_opcode)code[at];
+    i->pc = (uint32_t)at;
+    i->sub = (uint8_t)op;
+    i->a = acc;
+    i->acc = acc;
+    i->fn = (uint8_t)(acc + 2);
+    int64_t lattice = 0;
+    if (table[op].feedback == VM_FEEDBACK_BINARY_OP || table[op].feedback == VM_FEEDBACK_COMPARE) {
+        int k = table[op].operands[0] == VM_OPERAND_FEEDBACK ? 1 : 2;
+        lattice = value_to_smi(object_get(feedback, 2 + u16(code + at + k)));
+    }
+    switch (op) {
+    case VM_OP_LdaSmi:
+        i->op = J_LOAD_SMI;
+        i->x = (int32_t)u32(code + at + 1);
+        break;
+    case VM_OP_LdaConstant:
+        i->op = J_LOAD_CONST;
+        i->x = u16(code + at + 1);
+        break;
+    case VM_OP_LdaUndefined:
+    case VM_OP_LdaNull:
+    case VM_OP_LdaTrue:
+    case VM_OP_LdaFalse:
+        i->op = J_LOAD_ODDBALL;
+        i->sub = op == VM_OP_LdaUndefined ? VM_UNDEFINED
+                 : op == VM_OP_LdaNull    ? VM_NULL
+                 : op == VM_OP_LdaTrue    ? VM_TRUE
+                                          : VM_FALSE;
+        break;
+    case VM_OP_Ldar:
+        i->op = J_MOV;
+        i->b = R(1);
+        break;
+    case VM_OP_Star:
+        i->op = J_MOV;
+        i->a = R(1);
+        i->b = acc;
+        break;
+    case VM_OP_Mov:
+        i->op = J_MOV;
+        i->a = R(2);
+        i->b = R(1);
+        break;
+    case VM_OP_Add:
+    case VM_OP_Sub:
+    case VM_OP_Mul:
+    case VM_OP_Div:
+    case VM_OP_Mod:
+        i->op =
+            lattice == VM_TYPE_SMI && op != VM_OP_Div && op != VM_OP_Mod ? J_ARITH_SMI : J_ARITH;
+        i->b = R(1);
+        break;
+    case VM_OP_Inc:
+    case VM_OP_Dec:
+    case VM_OP_Negate:
+        i->op = lattice == VM_TYPE_SMI ? J_UNARY_SMI : J_UNARY;
+        break;
+    case VM_OP_TestEqual:
+    case VM_OP_TestLessThan:
+    case VM_OP_TestLessThanOrEqual:
+    case VM_OP_TestGreaterThan:
+    case VM_OP_TestGreaterThanOrEqual:
+        i->op = lattice == VM_TYPE_SMI ? J_CMP_SMI : J_CMP;
+        i->b = R(1);
+        break;
+    case VM_OP_LogicalNot:
+        i->op = J_NOT;
+        break;
+    case VM_OP_Jump:
+    case VM_OP_JumpIfTrue:
+    case VM_OP_JumpIfFalse:
+    case VM_OP_JumpLoop:
+        i->op = op == VM_OP_Jump ? J_JUMP : op == VM_OP_JumpLoop ? J_LOOP : J_JUMP_IF;
+        i->sub = op == VM_OP_JumpIfTrue;
+        i->x = (int32_t)(index_base + index_of[u32(code + at + 1)]);
+        break;
+    case VM_OP_LdaGlobal:
+    case VM_OP_StaGlobal:
+        i->op = op == VM_OP_LdaGlobal ? J_LDA_GLOBAL : J_STA_GLOBAL;
+        i->x = u16(code + at + 1);
+        break;
+    case VM_OP_Call:
+        i->op = J_CALL;
+        i->a = R(1);
+        i->b = R(2);
+        i->x = code[at + 3];
+        break;
+    case VM_OP_Return:
+        i->op = J_RETURN;
+        break;
+    case VM_OP_LdaNamedProperty:
+    case VM_OP_StaNamedProperty: {
+        size_t fb = 2 + u16(code + at + 4);
+        value_t map = object_get(feedback, fb + 1), handler = object_get(feedback, fb + 2);
+        if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC)
+            goto unsupported;
+        const struct vm_shape *shape = vm_shape_of_map(vm->rt, value_to_object(map));
+        if (!shape || shape->kind != VM_SHAPE_OBJECT)
+            goto unsupported;
+        i->a = R(1);
+        i->map_id = (uint32_t)map_raw(value_to_object(map), MAP_ID);
+        i->sub = (uint8_t)shape->capacity;
+        if (value_is_smi(handler)) {
+            i->op = op == VM_OP_LdaNamedProperty ? J_LOAD_FIELD : J_STORE_FIELD;
+            i->x = (int32_t)value_to_smi(handler);
+        } else if (op == VM_OP_StaNamedProperty) {
+            i->op = J_STORE_TRANSITION;
+            i->x = (int32_t)map_raw(value_to_object(handler), MAP_ID);
+        } else {
+            goto unsupported;
+        }
+        break;
+    }
+    case VM_OP_CreateObject:
+        i->op = J_CREATE_OBJECT;
+        i->x = code[at + 1];
+        break;
+    case VM_OP_CreateArray:
+        i->op = J_CREATE_ARRAY;
+        break;
+    case VM_OP_LdaKeyedProperty:
+    case VM_OP_StaKeyedProperty: {
+        bool load = op == VM_OP_LdaKeyedProperty;
+        int64_t bits = value_to_smi(object_get(feedback, 2 + u16(code + at + (load ? 2 : 3))));
+        if (!bits)
+            goto unsupported;
+        i->op = load ? J_LOAD_ELEMENT : J_STORE_ELEMENT;
+        i->a = R(1);
+        i->b = load ? acc : R(2);
+        i->sub = (bits & VM_KEYED_APPEND) != 0;
+        break;
+    }
+    case VM_OP_CallIntrinsic:
+        if (code[at + 1] == VM_INTRINSIC_collect_garbage || code[at + 3] != 1)
+            goto unsupported;
+        i->op = J_INTRINSIC;
+        i->sub = code[at + 1];
+        i->b = R(2);
+        break;
+    unsupported:
+    default:
+        j->stats.last_unsupported_opcode = op;
+        return false;
+    }
+    return true;
+}
+#undef R
+
+int jit_compile(struct jit *j, const value_t *function_slot)
+{
+    struct vm *vm = j->vm;
+    struct mutator *m = vm->m;
+    struct object *shared = shared_of(*function_slot);
+    if (shared_smi(shared, VM_SHARED_DEOPT_COUNT) >= JIT_MAX_DEOPTS)
+        return reject(j, shared, JIT_REJECT_DEOPT_CAP);
+    struct object *bytecode = value_to_object(object_get(shared, VM_SHARED_BYTECODE));
+    struct object *feedback = value_to_object(object_get(shared, VM_SHARED_FEEDBACK));
+    size_t length = object_length(bytecode);
+    uint32_t nregs = (uint32_t)shared_smi(shared, VM_SHARED_REGISTERS);
+    if (nregs + 4 > 255)
+        return reject(j, shared, JIT_REJECT_TOO_BIG);
+    const uint8_t acc = (uint8_t)nregs;
+    const uint8_t *code = byte_array_data(bytecode);
+    const struct vm_opcode_info *table = vm_opcode_table();
+
+    /* Which call sites are inlined: a monomorphic target (call feedback) whose bytecode is
+     * at most JIT_INLINE_MAX_BYTES, translates whole and has no calls or loops (depth 1).
+     * Its frame's registers follow the caller's in the window; every inlined site uses
+     * the same region. */
+    const uint8_t cbase = (uint8_t)(nregs + 4);
+    uint32_t *index_of = platform_calloc(length + 1, sizeof *index_of);
+    struct object **inline_shared = platform_calloc(length + 1, sizeof *inline_shared);
+    value_t *inline_target = platform_calloc(length + 1, sizeof *inline_target);
+    size_t count = 0, window = nregs + 4;
+    struct jit_insn probe;
+    uint32_t *scratch = platform_calloc(JIT_INLINE_MAX_BYTES + 1, sizeof *scratch);
+    for (size_t at = 0; at < length; at += table[code[at]].size_bytes) {
+        index_of[at] = (uint32_t)count++;
+        if (code[at] != VM_OP_Call || !j->options.inline_calls)
+            continue;
+        value_t target = object_get(feedback, 3 + u16(code + at + 4));
+        const struct vm_shape *ts = vm_shape_of(vm->rt, target);
+        if (!ts || ts->kind != VM_SHAPE_FUNCTION)
+            continue;
+        struct object *cs = shared_of(target);
+        struct object *cb = value_to_object(object_get(cs, VM_SHARED_BYTECODE));
+        size_t clen = object_length(cb);
+        uint32_t cregs = (uint32_t)shared_smi(cs, VM_SHARED_REGISTERS);
+        if (clen > JIT_INLINE_MAX_BYTES || cbase + cregs + 4 > 255 ||
+            shared_smi(cs, VM_SHARED_DEOPT_COUNT) >= JIT_MAX_DEOPTS)
+            continue;
+        const uint8_t *cc = byte_array_data(cb);
+        struct object *cf = value_to_object(object_get(cs, VM_SHARED_FEEDBACK));
+        bool ok = true;
+        size_t ccount = 0;
+        for (size_t c = 0; c < clen && ok; c += table[cc[c]].size_bytes) {
+            scratch[c] = (uint32_t)ccount++;
+            ok = cc[c] != VM_OP_Call && cc[c] != VM_OP_JumpLoop &&
+                 translate(j, cf, cc, c, &probe, cbase, (uint8_t)(cbase + cregs), scratch, 0);
+        }
+        if (!ok)
+            continue;
+        inline_shared[at] = cs;
+        inline_target[at] = target;
+        count += ccount;
+        if (cbase + cregs + 4 > window)
+            window = cbase + cregs + 4;
+    }
+    struct jit_insn *insns = platform_calloc(count ? count : 1, sizeof *insns);
+    /* Per instruction: the call site offset it was inlined from, or UINT32_MAX. */
+    uint32_t *inlined_from = platform_calloc(count ? count : 1, sizeof *inlined_from);
+    size_t n = 0;
+    for (size_t at = 0; at < length; at += table[code[at]].size_bytes) {
+        struct jit_insn *i = &insns[n];
+        inlined_from[n] = UINT32_MAX;
+        if (!translate(j, feedback, code, at, i, 0, acc, index_of, 0)) {
+            platform_free(index_of);
+            platform_free(inline_shared);
+            platform_free(inline_target);
+            platform_free(scratch);
+            platform_free(insns);
+            platform_free(inlined_from);
+            return reject(j, shared, JIT_REJECT_UNSUPPORTED_BYTECODE);
+        }
+        n++;
+        if (!inline_shared[at])
+            continue;
+        struct object *cs = inline_shared[at];
+        struct object *cb = value_to_object(object_get(cs, VM_SHARED_BYTECODE));
+        struct object *cf = value_to_object(object_get(cs, VM_SHARED_FEEDBACK));
+        const uint8_t *cc = byte_array_data(cb);
+        size_t clen = object_length(cb);
+        uint32_t cregs = (uint32_t)shared_smi(cs, VM_SHARED_REGISTERS);
+        uint8_t cacc = (uint8_t)(cbase + cregs);
+        i->op = J_INLINE_ENTER;
+        i->map_id = (uint32_t)shared_smi(cs, VM_SHARED_INDEX);
+        i->sub = (uint8_t)shared_smi(cs, VM_SHARED_PARAMS);
+        i->fuse_reg = cbase;
+        i->fn = (uint8_t)(cacc + 2);
+        uint32_t body = (uint32_t)n, after = index_of[at] + 1;
+        size_t ccount = 0;
+        for (size_t c = 0; c < clen; c += table[cc[c]].size_bytes)
+            scratch[c] = (uint32_t)ccount++;
+        after += (uint32_t)ccount;
+        for (size_t c = 0; c < clen; c += table[cc[c]].size_bytes, n++) {
+            translate(j, cf, cc, c, &insns[n], cbase, cacc, scratch, body);
+            inlined_from[n] = (uint32_t)at;
+            if (insns[n].op == J_RETURN) {
+                insns[n].op = J_INLINE_RETURN;
+                insns[n].b = acc;
+                insns[n].x = (int32_t)after;
+            }
+        }
+        j->stats.inlined_call_sites++;
+    }
+    platform_free(index_of);
+    platform_free(scratch);
+    for (size_t k = 0; k + 1 < n; k++) {
+        uint8_t op = insns[k].op, next = insns[k + 1].op;
+        if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_RETURN ||
+            op == J_INLINE_ENTER || op == J_INLINE_RETURN)
+            continue;
+        if (next == J_MOV && insns[k + 1].sub == VM_OP_Star) {
+            insns[k].fuse = JIT_FUSE_STAR;
+            insns[k].fuse_reg = insns[k + 1].a;
+        } else if (next == J_JUMP_IF) {
+            insns[k].fuse = JIT_FUSE_BRANCH;
+        }
+    }
+
+    struct handle_scope scope;
+    handle_scope_open(m, &scope);
+    value_t *fn = handle_new(m, *function_slot);
+    struct translation_builder *b = translation_builder_create(m);
+    uint32_t fn_literal = translation_builder_literal(b, *fn);
+    for (size_t k = 0; k < n; k++) {
+        if (!is_guard(insns[k].op))
+            continue;
+        insns[k].deopt = translation_begin_point(b);
+        uint32_t site = inlined_from[k];
+        uint32_t outer_pc = site == UINT32_MAX ? insns[k].pc : site + table[VM_OP_Call].size_bytes;
+        translation_begin_frame(b, fn_literal, outer_pc, nregs);
+        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, nregs + 1));
+        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, nregs));
+        for (uint32_t r = 0; r < nregs; r++)
+            translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, r));
+        if (site == UINT32_MAX)
+            continue;
+        uint32_t cregs = insns[k].acc - cbase;
+        translation_begin_frame(b, translation_builder_literal(b, inline_target[site]), insns[k].pc,
+                                cregs);
+        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, insns[k].acc + 1u));
+        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, insns[k].acc));
+        for (uint32_t r = 0; r < cregs; r++)
+            translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, cbase + r));
+    }
+    platform_free(inline_shared);
+    platform_free(inline_target);
+    platform_free(inlined_from);
+    value_t *bytes = handle_new(m, VALUE_NULL), *literals = handle_new(m, VALUE_NULL);
+    translation_builder_finish(b, bytes, literals);
+    translation_builder_destroy(b);
+    struct object *code_object =
+        heap_allocate_code(m, JIT_CODE_TAGGED_COUNT, n * sizeof(struct jit_insn));
+    memcpy((void *)code_body(code_object), insns, n * sizeof(struct jit_insn));
+    platform_free(insns);
+    shared = shared_of(*fn);
+    object_store(m, code_object, 3 + JIT_CODE_BYTES, *bytes);
+    object_store(m, code_object, 3 + JIT_CODE_LITERALS, *literals);
+    object_store(m, code_object, 3 + JIT_CODE_SHARED, value_from_object(shared));
+    object_store(m, code_object, 3 + JIT_CODE_FLAGS, value_from_smi(0));
+    object_store(m, code_object, 3 + JIT_CODE_WINDOW, value_from_smi((int64_t)window));
+    object_store(m, value_to_object(*fn), VM_FUNCTION_CODE, value_from_object(code_object));
+    j->stats.functions_optimized++;
+    if (j->options.events && j->options.events->optimized)
+        j->options.events->optimized(j->options.events_ctx, vm,
+                                     (uint32_t)shared_smi(shared, VM_SHARED_INDEX),
+                                     platform_now_ns());
+    handle_scope_close(m, &scope);
+    return 0;
+}

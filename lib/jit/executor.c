@@ -1,0 +1,418 @@
+/*
+ * lib/jit executor: the dispatcher loop that runs a code object's instruction stream
+ * (docs/jit.md, "Instruction set of the dispatcher"), and the failed-guard path into
+ * deopt_eager.
+ *
+ * Invariant: the executor keeps every tagged value of an activation in its window of the
+ * tagged register file (jit->file), which jit_visit_file visits precisely as a root;
+ * across anything that may collect (an allocation, a call, a safepoint poll at entry and
+ * at every back-edge, a deopt) it holds no other heap pointer but the code object's,
+ * which lives in code space and never moves.
+ *
+ * Deopt (Hölzle, Chambers and Ungar, PLDI 1992): a failed guard marks the code, unlinks it
+ * from the running closure, clears the tier-up request and counters so that the function
+ * collects new feedback in the interpreter before it is compiled again, and calls
+ * deopt_eager, which writes the interpreter frames and runs them to their return.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "barrier/barrier.h"
+#include "jit/code.h"
+
+void jit_visit_file(struct heap *heap, root_visit_fn visit, void *visit_ctx, void *ctx)
+{
+    (void)heap;
+    struct jit *j = ctx;
+    for (size_t i = 0; i < j->top; i++)
+        visit(&j->file[i], visit_ctx);
+}
+
+/* vm_value_to_number, inline: the executor's number check and unboxing. */
+static inline bool to_number(value_t v, double *out)
+{
+    if (value_is_smi(v)) {
+        *out = (double)value_to_smi(v);
+        return true;
+    }
+    if (value_is_strong(v) && object_type(value_to_object(v)) == TYPE_HEAP_NUMBER) {
+        *out = heap_number_value(value_to_object(v));
+        return true;
+    }
+    return false;
+}
+
+static bool fits_smi(int64_t v) { return v >= VALUE_SMI_MIN && v <= VALUE_SMI_MAX; }
+
+static const char *name_of(struct vm *vm, value_t function)
+{
+    return vm->module->functions[shared_smi(shared_of(function), VM_SHARED_INDEX)].name;
+}
+
+int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
+                value_t *result)
+{
+    struct vm *vm = j->vm;
+    struct vm_runtime *rt = vm->rt;
+    struct object *f = value_to_object(*function_slot);
+    struct object *code = value_to_object(object_get(f, VM_FUNCTION_CODE));
+    value_t *tagged = code_tagged(code);
+    const struct jit_insn *insns = code_body(code);
+    size_t window = (size_t)value_to_smi(tagged[JIT_CODE_WINDOW]);
+    size_t nregs = (size_t)shared_smi(shared_of(*function_slot), VM_SHARED_REGISTERS),
+           params = (size_t)shared_smi(shared_of(*function_slot), VM_SHARED_PARAMS);
+    /* Optimized activations count as frames (and recurse in C, so they must be bounded). */
+    if (j->top + window > JIT_FILE_SLOTS || vm->frame_count + j->depth >= vm->max_frames) {
+        snprintf(vm->error, sizeof vm->error,
+                 "stack overflow: more than %zu frames (or %zu optimized register slots) deep, "
+                 "calling %s",
+                 vm->max_frames, JIT_FILE_SLOTS, name_of(vm, *function_slot));
+        return -1;
+    }
+    size_t base = j->top;
+    value_t *w = j->file + base;
+    value_t undefined = vm_undefined(rt);
+    for (size_t r = nregs; r < window; r++)
+        w[r] = undefined;
+    for (size_t r = 0; r < nregs; r++)
+        w[r] = r < argc && r < params ? args[r] : undefined;
+    w[nregs] = undefined;
+    w[nregs + 1] = object_get(f, VM_FUNCTION_CONTEXT);
+    w[nregs + 2] = *function_slot;
+    w[nregs + 3] = value_from_object(code);
+    j->top += window;
+    const size_t FN = nregs + 2;
+    vm->stats.polls++;
+    mutator_poll(vm->m);
+
+    const struct jit_insn *i;
+    enum deopt_reason reason;
+    size_t ip = 0;
+#define GUARD(cond, why)                                                                           \
+    do {                                                                                           \
+        j->stats.guards_executed++;                                                                \
+        if (__builtin_expect(!(cond), 0)) {                                                        \
+            reason = why;                                                                          \
+            goto deopt;                                                                            \
+        }                                                                                          \
+        if (j->options.deopt_stress && ++j->stress_count >= j->options.deopt_stress) {             \
+            j->stress_count = 0;                                                                   \
+            reason = DEOPT_REASON_STRESS;                                                          \
+            goto deopt;                                                                            \
+        }                                                                                          \
+    } while (0)
+    for (;;) {
+        i = &insns[ip++];
+        switch ((enum jit_op)i->op) {
+        case J_LOAD_SMI:
+            w[i->acc] = value_from_smi(i->x);
+            break;
+        case J_LOAD_CONST:
+            w[i->acc] =
+                object_get(value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_CONSTANTS)),
+                           2 + (size_t)i->x);
+            break;
+        case J_LOAD_ODDBALL:
+            w[i->acc] = rt->oddballs[i->sub];
+            break;
+        case J_MOV:
+            w[i->a] = w[i->b];
+            break;
+        case J_ARITH_SMI: {
+            value_t lhs = w[i->b], rhs = w[i->acc];
+            GUARD(value_is_smi(lhs) && value_is_smi(rhs), DEOPT_REASON_NOT_SMI);
+            int64_t a = value_to_smi(lhs), b = value_to_smi(rhs), r;
+            bool overflow = i->sub == VM_OP_Add   ? __builtin_add_overflow(a, b, &r)
+                            : i->sub == VM_OP_Sub ? __builtin_sub_overflow(a, b, &r)
+                                                  : __builtin_mul_overflow(a, b, &r);
+            if (i->sub == VM_OP_Mul && !overflow && r == 0 && (a < 0 || b < 0))
+                overflow = true;
+            GUARD(!overflow && fits_smi(r), DEOPT_REASON_SMI_OVERFLOW);
+            w[i->acc] = value_from_smi(r);
+            break;
+        }
+        case J_ARITH:
+        case J_UNARY: {
+            value_t lhs = i->op == J_ARITH ? w[i->b] : w[i->acc];
+            value_t rhs =
+                i->op == J_ARITH ? w[i->acc] : value_from_smi(i->sub == VM_OP_Negate ? -1 : 1);
+            enum vm_opcode op = i->op == J_ARITH      ? (enum vm_opcode)i->sub
+                                : i->sub == VM_OP_Inc ? VM_OP_Add
+                                : i->sub == VM_OP_Dec ? VM_OP_Sub
+                                                      : VM_OP_Mul;
+            double x, y, d = 0;
+            GUARD(to_number(lhs, &x) && to_number(rhs, &y), DEOPT_REASON_NOT_NUMBER);
+            if (value_is_smi(lhs) && value_is_smi(rhs)) {
+                int64_t smi = 0;
+                if (vm_arith(op, lhs, rhs, &smi, &d) == VM_ARITH_SMI) {
+                    w[i->acc] = value_from_smi(smi);
+                    break;
+                }
+            } else {
+                d = op == VM_OP_Add   ? x + y
+                    : op == VM_OP_Sub ? x - y
+                    : op == VM_OP_Mul ? x * y
+                    : op == VM_OP_Div ? x / y
+                                      : fmod(x, y);
+            }
+            w[i->acc] = vm_number_from_double(vm, d);
+            break;
+        }
+        case J_UNARY_SMI: {
+            value_t v = w[i->acc];
+            GUARD(value_is_smi(v), DEOPT_REASON_NOT_SMI);
+            int64_t a = value_to_smi(v);
+            int64_t r = i->sub == VM_OP_Inc ? a + 1 : i->sub == VM_OP_Dec ? a - 1 : -a;
+            GUARD(fits_smi(r) && !(i->sub == VM_OP_Negate && a == 0), DEOPT_REASON_SMI_OVERFLOW);
+            w[i->acc] = value_from_smi(r);
+            break;
+        }
+        case J_CMP_SMI:
+        case J_CMP: {
+            value_t lhs = w[i->b], rhs = w[i->acc];
+            bool r, smis = value_is_smi(lhs) && value_is_smi(rhs);
+            enum vm_opcode op = (enum vm_opcode)i->sub;
+            if (i->op == J_CMP_SMI)
+                GUARD(smis, DEOPT_REASON_NOT_SMI);
+            if (smis) {
+                int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
+                r = op == VM_OP_TestEqual             ? a == b
+                    : op == VM_OP_TestLessThan        ? a < b
+                    : op == VM_OP_TestLessThanOrEqual ? a <= b
+                    : op == VM_OP_TestGreaterThan     ? a > b
+                                                      : a >= b;
+            } else if (vm_value_is_number(lhs) && vm_value_is_number(rhs)) {
+                double a, b;
+                vm_value_to_number(lhs, &a);
+                vm_value_to_number(rhs, &b);
+                r = op == VM_OP_TestEqual             ? a == b
+                    : op == VM_OP_TestLessThan        ? a < b
+                    : op == VM_OP_TestLessThanOrEqual ? a <= b
+                    : op == VM_OP_TestGreaterThan     ? a > b
+                                                      : a >= b;
+            } else {
+                GUARD(op == VM_OP_TestEqual, DEOPT_REASON_NOT_NUMBER);
+                r = lhs == rhs;
+            }
+            w[i->acc] = vm_boolean(rt, r);
+            break;
+        }
+        case J_NOT:
+            w[i->acc] = vm_boolean(rt, !vm_value_truthy(rt, w[i->acc]));
+            break;
+        case J_JUMP:
+            ip = (size_t)i->x;
+            break;
+        case J_JUMP_IF:
+            if (vm_value_truthy(rt, w[i->acc]) == (bool)i->sub)
+                ip = (size_t)i->x;
+            break;
+        case J_LOOP:
+            vm->stats.backedges++;
+            if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
+                snprintf(vm->error, sizeof vm->error,
+                         "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+                         name_of(vm, w[FN]), i->pc, vm->step_limit);
+                j->top = base;
+                return -1;
+            }
+            vm->stats.polls++;
+            mutator_poll(vm->m);
+            ip = (size_t)i->x;
+            break;
+        case J_LDA_GLOBAL: {
+            value_t v = object_get(value_to_object(vm->roots[VM_ROOT_GLOBALS]), 2 + (size_t)i->x);
+            GUARD(v != rt->oddballs[VM_HOLE], DEOPT_REASON_DEPENDENCY_CHANGED);
+            w[i->acc] = v;
+            break;
+        }
+        case J_STA_GLOBAL:
+            object_store(vm->m, value_to_object(vm->roots[VM_ROOT_GLOBALS]), 2 + (size_t)i->x,
+                         w[i->acc]);
+            break;
+        case J_CALL: {
+            const struct vm_shape *s = vm_shape_of(rt, w[i->a]);
+            GUARD(s && s->kind == VM_SHAPE_FUNCTION, DEOPT_REASON_WRONG_MAP);
+            if (vm->step_limit && vm->stats.backedges + vm->stats.calls + 1 > vm->step_limit) {
+                vm->stats.calls++;
+                snprintf(vm->error, sizeof vm->error,
+                         "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+                         name_of(vm, w[FN]), i->pc, vm->step_limit);
+                j->top = base;
+                return -1;
+            }
+            value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
+            int rc;
+            if (is_code(callee_code) &&
+                !(value_to_smi(code_tagged(value_to_object(callee_code))[JIT_CODE_FLAGS]) &
+                  JIT_CODE_MARKED)) {
+                /* Optimized callee: straight into the executor (vm_call would get here
+                 * through the tier after counting an invocation it no longer needs). */
+                vm->stats.calls++;
+                j->stats.optimized_calls++;
+                j->depth++;
+                rc = jit_execute(j, &w[i->a], &w[i->b], (size_t)i->x, &r);
+                j->depth--;
+            } else {
+                rc = vm_call(vm, &w[i->a], &w[i->b], (size_t)i->x, &r);
+            }
+            if (rc != 0) {
+                j->top = base;
+                return -1;
+            }
+            w[i->acc] = r;
+            break;
+        }
+        case J_INLINE_ENTER: {
+            value_t callee = w[i->a];
+            const struct vm_shape *s = vm_shape_of(rt, callee);
+            GUARD(s && s->kind == VM_SHAPE_FUNCTION &&
+                      shared_smi(shared_of(callee), VM_SHARED_INDEX) == i->map_id,
+                  DEOPT_REASON_WRONG_MAP);
+            vm->stats.calls++;
+            if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
+                snprintf(vm->error, sizeof vm->error,
+                         "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+                         name_of(vm, w[FN]), i->pc, vm->step_limit);
+                j->top = base;
+                return -1;
+            }
+            size_t cbase = i->fuse_reg, cregs = (size_t)i->fn - 2 - cbase;
+            for (size_t r = 0; r < cregs; r++)
+                w[cbase + r] = r < (size_t)i->x && r < i->sub ? w[i->b + r] : undefined;
+            w[cbase + cregs] = undefined;
+            w[cbase + cregs + 1] = object_get(value_to_object(callee), VM_FUNCTION_CONTEXT);
+            w[i->fn] = callee;
+            break;
+        }
+        case J_INLINE_RETURN:
+            w[i->b] = w[i->acc];
+            ip = (size_t)i->x;
+            break;
+        case J_RETURN:
+            *result = w[i->acc];
+            j->top = base;
+            return 0;
+        case J_LOAD_FIELD:
+        case J_STORE_FIELD:
+        case J_STORE_TRANSITION: {
+            value_t receiver = w[i->a];
+            GUARD(value_is_strong(receiver) &&
+                      map_raw(object_map(value_to_object(receiver)), MAP_ID) == i->map_id,
+                  DEOPT_REASON_WRONG_MAP);
+            struct object *o = value_to_object(receiver);
+            if (i->op == J_STORE_TRANSITION) {
+                const struct vm_shape *next = __atomic_load_n(&rt->shapes[i->x], __ATOMIC_ACQUIRE);
+                vm_object_set_field(vm, &w[i->a], next, next->property_count - 1, &w[i->acc]);
+            } else if (i->x < 0) {
+                w[i->acc] = undefined; /* a load of a property the map does not have */
+            } else if (i->op == J_STORE_FIELD && (uint32_t)i->x < i->sub) {
+                object_store(vm->m, o, VM_OBJECT_INOBJECT + (size_t)i->x, w[i->acc]);
+            } else if (i->op == J_STORE_FIELD) {
+                vm_object_set_field(vm, &w[i->a], NULL, (uint32_t)i->x, &w[i->acc]);
+            } else if ((uint32_t)i->x < i->sub) {
+                w[i->acc] = object_get(o, VM_OBJECT_INOBJECT + (size_t)i->x);
+            } else {
+                struct object *props = value_to_object(object_get(o, VM_OBJECT_PROPERTIES));
+                w[i->acc] = object_get(props, 2 + (size_t)i->x - i->sub);
+            }
+            break;
+        }
+        case J_CREATE_OBJECT: {
+            value_t o = vm_new_object(vm, (uint32_t)i->x);
+            GUARD(o != VALUE_NULL, DEOPT_REASON_DEPENDENCY_CHANGED);
+            w[i->acc] = o;
+            break;
+        }
+        case J_CREATE_ARRAY: {
+            value_t n = w[i->acc];
+            GUARD(value_is_smi(n) && value_to_smi(n) >= 0 &&
+                      value_to_smi(n) <= JIT_MAX_ARRAY_LENGTH,
+                  DEOPT_REASON_NOT_SMI);
+            w[i->acc] = vm_new_array(vm, value_to_smi(n));
+            break;
+        }
+        case J_LOAD_ELEMENT:
+        case J_STORE_ELEMENT: {
+            value_t receiver = w[i->a], key = w[i->b];
+            const struct vm_shape *s = vm_shape_of(rt, receiver);
+            GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
+            GUARD(value_is_smi(key), DEOPT_REASON_NOT_SMI);
+            struct object *a = value_to_object(receiver);
+            int64_t index = value_to_smi(key),
+                    length = value_to_smi(object_get(a, VM_ARRAY_LENGTH));
+            if (i->op == J_STORE_ELEMENT && i->sub && index == length) {
+                GUARD(length < JIT_MAX_ARRAY_LENGTH, DEOPT_REASON_OUT_OF_BOUNDS);
+                vm_array_push(vm, &w[i->a], &w[i->acc]);
+                break;
+            }
+            GUARD(index >= 0 && index < length, DEOPT_REASON_OUT_OF_BOUNDS);
+            struct object *elements = value_to_object(object_get(a, VM_ARRAY_ELEMENTS));
+            if (i->op == J_LOAD_ELEMENT)
+                w[i->acc] = object_get(elements, 2 + (size_t)index);
+            else
+                object_store(vm->m, elements, 2 + (size_t)index, w[i->acc]);
+            break;
+        }
+        case J_INTRINSIC: {
+            value_t arg = w[i->b];
+            if (i->sub == VM_INTRINSIC_length) {
+                const struct vm_shape *s = vm_shape_of(rt, arg);
+                GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
+                w[i->acc] = object_get(value_to_object(arg), VM_ARRAY_LENGTH);
+                break;
+            }
+            GUARD(vm_value_is_number(arg), DEOPT_REASON_NOT_NUMBER);
+            if (value_is_smi(arg) && i->sub != VM_INTRINSIC_sqrt) {
+                int64_t n = value_to_smi(arg);
+                w[i->acc] =
+                    i->sub == VM_INTRINSIC_floor || n >= 0 ? arg : vm_number_from_int(vm, -n);
+                break;
+            }
+            double d;
+            vm_value_to_number(arg, &d);
+            d = i->sub == VM_INTRINSIC_sqrt    ? sqrt(d)
+                : i->sub == VM_INTRINSIC_floor ? floor(d)
+                                               : fabs(d);
+            if (i->sub == VM_INTRINSIC_floor && d >= -9.0e15 && d <= 9.0e15)
+                w[i->acc] = value_from_smi((int64_t)d);
+            else
+                w[i->acc] = vm_number_from_double(vm, d);
+            break;
+        }
+        }
+        if (i->fuse == JIT_FUSE_STAR) {
+            w[i->fuse_reg] = w[i->acc];
+            ip++;
+        } else if (i->fuse == JIT_FUSE_BRANCH) {
+            const struct jit_insn *branch = &insns[ip];
+            ip = vm_value_truthy(rt, w[i->acc]) == (bool)branch->sub ? (size_t)branch->x : ip + 1;
+        }
+    }
+#undef GUARD
+
+deopt : {
+    struct mutator *m = vm->m;
+    object_store(m, code, 3 + JIT_CODE_FLAGS,
+                 value_from_smi(value_to_smi(tagged[JIT_CODE_FLAGS]) | JIT_CODE_MARKED));
+    struct object *fo = value_to_object(w[FN]);
+    if (object_get(fo, VM_FUNCTION_CODE) == value_from_object(code))
+        object_store(m, fo, VM_FUNCTION_CODE, undefined);
+    struct object *shared = shared_of(w[FN]);
+    object_store(m, shared, VM_SHARED_FLAGS,
+                 value_from_smi(shared_smi(shared, VM_SHARED_FLAGS) &
+                                ~(int64_t)VM_SHARED_FLAG_TIERUP_REQUESTED));
+    object_store(m, shared, VM_SHARED_INVOCATIONS, value_from_smi(0));
+    object_store(m, shared, VM_SHARED_BACKEDGES, value_from_smi(0));
+    j->stats.deopts[reason]++;
+    struct deopt_machine_state state = {(const uint64_t *)w, window, NULL, 0};
+    struct deopt_stats ds;
+    int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], i->deopt, reason,
+                         &state, &ds, result);
+    if (rc == 0 && j->options.events && j->options.events->deopt)
+        j->options.events->deopt(j->options.events_ctx, vm, &ds, "eager", "lazy");
+    j->top = base;
+    return rc;
+}
+}
