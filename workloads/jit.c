@@ -109,6 +109,7 @@ static int run(struct workload_run *run)
     struct jit j = {.run = run, .repeat = workload_param(run, "repeat")};
     j.jit_options.optimize = workload_param(run, "opt") != 0;
     j.jit_options.inline_calls = true;
+    j.jit_options.escape_analysis = true;
     j.jit_options.deopt_stress = (uint64_t)workload_param(run, "deopt-stress");
     vm_tierup_invocations = workload_param(run, "tierup-calls");
     vm_tierup_backedges = workload_param(run, "tierup-loops");

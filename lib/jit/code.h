@@ -40,6 +40,7 @@ enum jit_op {
     J_INTRINSIC,
     J_INLINE_ENTER,
     J_INLINE_RETURN,
+    J_EA_CREATE,
 };
 
 /* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers

@@ -194,6 +194,125 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
 }
 #undef R
 
+/* Escape analysis, restricted (after Kotzmann and Mössenböck, VEE 2005): one
+ * CreateObject n; Star r per function whose object never escapes: r is written by that
+ * Star only and read only as the receiver of named loads and stores with monomorphic
+ * feedback that match the statically known shape, all in a straight line (no jump and no
+ * jump target) up to the last use, and the instruction after the Star overwrites the
+ * accumulator without reading it. Its fields then live in window registers; deopt points
+ * in the region describe r as a captured object of the shape at that point. */
+struct ea {
+    size_t create_at, last_at;
+    uint8_t reg, capacity;
+    const struct vm_shape **shape_before; /* by bytecode offset, in (create_at, last_at] */
+};
+
+static bool reads_reg(const uint8_t *code, size_t p, uint8_t r)
+{
+    enum vm_opcode op = (enum vm_opcode)code[p];
+    switch (op) {
+    case VM_OP_Ldar:
+    case VM_OP_Mov:
+    case VM_OP_Add:
+    case VM_OP_Sub:
+    case VM_OP_Mul:
+    case VM_OP_Div:
+    case VM_OP_Mod:
+    case VM_OP_TestEqual:
+    case VM_OP_TestLessThan:
+    case VM_OP_TestLessThanOrEqual:
+    case VM_OP_TestGreaterThan:
+    case VM_OP_TestGreaterThanOrEqual:
+    case VM_OP_LdaKeyedProperty:
+        return code[p + 1] == r;
+    case VM_OP_StaKeyedProperty:
+        return code[p + 1] == r || code[p + 2] == r;
+    case VM_OP_Call:
+        return code[p + 1] == r || (r >= code[p + 2] && r < code[p + 2] + code[p + 3]);
+    case VM_OP_CallIntrinsic:
+        return r >= code[p + 2] && r < code[p + 2] + code[p + 3];
+    default:
+        return false;
+    }
+}
+
+static bool ea_find(struct jit *j, struct object *feedback, const uint8_t *code, size_t length,
+                    struct ea *ea)
+{
+    const struct vm_opcode_info *table = vm_opcode_table();
+    bool *target = platform_calloc(length + 1, sizeof *target);
+    for (size_t p = 0; p < length; p += table[code[p]].size_bytes)
+        if (table[code[p]].operands[0] == VM_OPERAND_LABEL)
+            target[u32(code + p + 1)] = true;
+    bool found = false;
+    for (size_t at = 0; at < length && !found; at += table[code[at]].size_bytes) {
+        size_t nx = at + table[VM_OP_CreateObject].size_bytes;
+        if (code[at] != VM_OP_CreateObject || nx >= length || code[nx] != VM_OP_Star)
+            continue;
+        uint8_t r = code[nx + 1], cap = code[at + 1];
+        const struct vm_shape *shape =
+            __atomic_load_n(&j->vm->rt->object_roots[cap], __ATOMIC_ACQUIRE);
+        size_t after = nx + table[VM_OP_Star].size_bytes;
+        if (!shape || after >= length)
+            continue;
+        enum vm_opcode first = (enum vm_opcode)code[after];
+        if (first != VM_OP_LdaSmi && first != VM_OP_LdaConstant && first != VM_OP_LdaUndefined &&
+            first != VM_OP_LdaNull && first != VM_OP_LdaTrue && first != VM_OP_LdaFalse &&
+            first != VM_OP_Ldar && first != VM_OP_LdaGlobal && first != VM_OP_LdaNamedProperty)
+            continue;
+        bool ok = true;
+        size_t last = 0;
+        for (size_t p = 0; p < length && ok; p += table[code[p]].size_bytes) {
+            if (p == nx)
+                continue;
+            enum vm_opcode op = (enum vm_opcode)code[p];
+            if ((op == VM_OP_Star && code[p + 1] == r) || (op == VM_OP_Mov && code[p + 2] == r) ||
+                reads_reg(code, p, r))
+                ok = false;
+            else if ((op == VM_OP_LdaNamedProperty || op == VM_OP_StaNamedProperty) &&
+                     code[p + 1] == r)
+                ok = p > nx, last = p;
+        }
+        if (!ok || !last)
+            continue;
+        const struct vm_shape **before = platform_calloc(length + 1, sizeof *before);
+        before[nx] = shape;
+        for (size_t p = after; p <= last && ok; p += table[code[p]].size_bytes) {
+            before[p] = shape;
+            enum vm_opcode op = (enum vm_opcode)code[p];
+            if (target[p] || table[op].operands[0] == VM_OPERAND_LABEL || op == VM_OP_Return) {
+                ok = false;
+                break;
+            }
+            if ((op != VM_OP_LdaNamedProperty && op != VM_OP_StaNamedProperty) || code[p + 1] != r)
+                continue;
+            size_t fb = 2 + u16(code + p + 4);
+            value_t map = object_get(feedback, fb + 1), handler = object_get(feedback, fb + 2);
+            if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC ||
+                map != value_from_object(shape->map)) {
+                ok = false;
+            } else if (value_is_smi(handler)) {
+                ok = value_to_smi(handler) < cap &&
+                     (op == VM_OP_LdaNamedProperty || value_to_smi(handler) >= 0);
+            } else if (op == VM_OP_StaNamedProperty) {
+                shape = vm_shape_of_map(j->vm->rt, value_to_object(handler));
+                ok = shape && shape->property_count >= 1 && shape->property_count - 1 < cap;
+            } else {
+                ok = false;
+            }
+        }
+        if (!ok) {
+            platform_free(before);
+            continue;
+        }
+        *ea = (struct ea){
+            .create_at = at, .last_at = last, .reg = r, .capacity = cap, .shape_before = before};
+        found = true;
+    }
+    platform_free(target);
+    return found;
+}
+
 int jit_compile(struct jit *j, const value_t *function_slot)
 {
     struct vm *vm = j->vm;
@@ -303,6 +422,52 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     }
     platform_free(index_of);
     platform_free(scratch);
+    struct ea ea = {0};
+    bool elide = j->options.escape_analysis && window < 255 &&
+                 ea_find(j, feedback, code, length, &ea) && window + ea.capacity <= 255;
+    uint8_t fbase = (uint8_t)window;
+    if (elide) {
+        window += ea.capacity;
+        for (size_t k = 0; k < n; k++) {
+            struct jit_insn *i = &insns[k];
+            if (inlined_from[k] != UINT32_MAX)
+                continue;
+            const struct vm_shape *sh = ea.shape_before[i->pc];
+            if (i->pc == ea.create_at) {
+                *i = (struct jit_insn){.op = J_EA_CREATE,
+                                       .sub = VM_OP_CreateObject,
+                                       .a = fbase,
+                                       .x = ea.capacity,
+                                       .pc = i->pc,
+                                       .acc = acc,
+                                       .fn = acc + 2};
+            } else if (sh &&
+                       (code[i->pc] == VM_OP_LdaNamedProperty ||
+                        code[i->pc] == VM_OP_StaNamedProperty) &&
+                       code[i->pc + 1] == ea.reg) {
+                value_t handler = object_get(feedback, 2 + u16(code + i->pc + 4) + 2);
+                int64_t index = value_is_smi(handler)
+                                    ? value_to_smi(handler)
+                                    : (int64_t)vm_shape_of_map(vm->rt, value_to_object(handler))
+                                              ->property_count -
+                                          1;
+                uint8_t op = code[i->pc];
+                uint32_t pc = i->pc;
+                if (op == VM_OP_LdaNamedProperty && index < 0)
+                    *i = (struct jit_insn){.op = J_LOAD_ODDBALL, .sub = VM_UNDEFINED};
+                else if (op == VM_OP_LdaNamedProperty)
+                    *i = (struct jit_insn){
+                        .op = J_MOV, .sub = op, .a = acc, .b = (uint8_t)(fbase + index)};
+                else
+                    *i = (struct jit_insn){
+                        .op = J_MOV, .sub = op, .a = (uint8_t)(fbase + index), .b = acc};
+                i->pc = pc;
+                i->acc = acc;
+                i->fn = (uint8_t)(acc + 2);
+            }
+        }
+        j->stats.objects_elided++;
+    }
     for (size_t k = 0; k + 1 < n; k++) {
         uint8_t op = insns[k].op, next = insns[k + 1].op;
         if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_RETURN ||
@@ -330,8 +495,20 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         translation_begin_frame(b, fn_literal, outer_pc, nregs);
         translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, nregs + 1));
         translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, nregs));
-        for (uint32_t r = 0; r < nregs; r++)
-            translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, r));
+        const struct vm_shape *sh =
+            elide ? ea.shape_before[site == UINT32_MAX ? insns[k].pc : site] : NULL;
+        for (uint32_t r = 0; r < nregs; r++) {
+            if (!sh || r != ea.reg) {
+                translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, r));
+                continue;
+            }
+            translation_add(
+                b, deopt_loc_captured(translation_builder_literal(b, value_from_object(sh->map)),
+                                      1u + ea.capacity));
+            translation_add(b, deopt_loc_smi(0));
+            for (uint32_t f = 0; f < ea.capacity; f++)
+                translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, fbase + f));
+        }
         if (site == UINT32_MAX)
             continue;
         uint32_t cregs = insns[k].acc - cbase;
@@ -345,6 +522,8 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     platform_free(inline_shared);
     platform_free(inline_target);
     platform_free(inlined_from);
+    if (elide)
+        platform_free(ea.shape_before);
     value_t *bytes = handle_new(m, VALUE_NULL), *literals = handle_new(m, VALUE_NULL);
     translation_builder_finish(b, bytes, literals);
     translation_builder_destroy(b);

@@ -286,6 +286,10 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
             w[i->fn] = callee;
             break;
         }
+        case J_EA_CREATE: /* an elided CreateObject: its fields start undefined */
+            for (int32_t k = 0; k < i->x; k++)
+                w[i->a + k] = undefined;
+            break;
         case J_INLINE_RETURN:
             w[i->b] = w[i->acc];
             ip = (size_t)i->x;

@@ -66,7 +66,10 @@ struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
 {
     struct jit *j = platform_calloc(1, sizeof *j);
     j->vm = vm;
-    j->options = options ? *options : (struct jit_options){.optimize = true, .inline_calls = true};
+    j->options =
+        options
+            ? *options
+            : (struct jit_options){.optimize = true, .inline_calls = true, .escape_analysis = true};
     j->stats.last_unsupported_opcode = -1;
     j->file = platform_calloc(JIT_FILE_SLOTS, sizeof *j->file);
     heap_add_root_provider(vm->m->heap, jit_visit_file, j);

@@ -54,6 +54,7 @@ struct jit_options {
     bool optimize;         /* --opt on|off */
     uint64_t deopt_stress; /* --deopt-stress N: every N-th guard fails; 0 = off */
     bool inline_calls;     /* inline small monomorphic callees (depth 1) */
+    bool escape_analysis;  /* elide a non-escaping CreateObject (compiler.c) */
     const struct jit_events *events;
     void *events_ctx;
 };

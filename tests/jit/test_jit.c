@@ -45,6 +45,10 @@ static const char program[] =
     "function usesq params 1 registers 4\n" /* sq(n) + 3, sq inlined */
     "  LdaSmi 3\n  Star r1\n  LdaGlobal sq\n  Star r2\n  Mov r0, r3\n  Call r2, r3, 1\n"
     "  Add r1\n  Return\nend\n"
+    "function ea params 1 registers 3\n" /* p = {x: n, y: n + 1}; p.y + p.x, p elided */
+    "  CreateObject 2\n  Star r1\n  Ldar r0\n  StaNamedProperty r1, x\n  Inc\n"
+    "  StaNamedProperty r1, y\n  LdaNamedProperty r1, y\n  Star r2\n  LdaNamedProperty r1, x\n"
+    "  Add r2\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -108,6 +112,7 @@ static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
     struct jit_options o = {.optimize = true,
                             .deopt_stress = deopt_stress,
                             .inline_calls = true,
+                            .escape_analysis = true,
                             .events = &events,
                             .events_ctx = e};
     e->jit = jit_attach(e->vm, &o);
@@ -380,6 +385,32 @@ static void run_inlined(uint64_t gc_stress)
 static void test_inlined(void **state) { run_inlined(0); }
 static void test_inlined_stress(void **state) { run_inlined(1); }
 
+/* ea's object is never allocated by the optimized code; the Inc overflowing between the
+ * two stores deopts with it captured ({x} so far), the deoptimizer materializes it (under
+ * --gc-stress 1 with a collection at that allocation) and the interpreter finishes. */
+static void run_escape(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *r;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(callv(&e, "ea", &r, 1, value_from_smi(i)), 0);
+        assert_int_equal(value_to_smi(*r), 2 * i + 1);
+    }
+    assert_true(has_code(global(&e, "ea")));
+    assert_int_equal(stats(&e)->objects_elided, 1);
+    assert_int_equal(callv(&e, "ea", &r, 1, value_from_smi(VALUE_SMI_MAX)), 0);
+    double d;
+    assert_true(vm_value_to_number(*r, &d));
+    assert_true(d == (double)(VALUE_SMI_MAX + 1) + (double)VALUE_SMI_MAX);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_SMI_OVERFLOW], 1);
+    assert_int_equal(e.deopt_events, 1);
+    assert_int_equal(e.last_deopt.materialized_objects, 1);
+    env_close(&e);
+}
+static void test_escape(void **state) { run_escape(0); }
+static void test_escape_stress(void **state) { run_escape(1); }
+
 /* --deopt-stress 3 inside the loop: each deopt resumes mid-loop, the sum is still right. */
 static void run_deopt_stress(uint64_t gc_stress)
 {
@@ -409,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_deopt_stress),   cmocka_unit_test(test_deopt_stress_gc),
         cmocka_unit_test(test_wrong_map),      cmocka_unit_test(test_wrong_map_stress),
         cmocka_unit_test(test_inlined),        cmocka_unit_test(test_inlined_stress),
+        cmocka_unit_test(test_escape),         cmocka_unit_test(test_escape_stress),
         cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
