@@ -16,6 +16,7 @@
 
 #include "platform/platform.h"
 #include "jit/jit.h"
+#include "jit_runner.h"
 #include "vm/vm.h"
 
 struct jit {
@@ -29,7 +30,55 @@ struct jit {
     struct vm_stats *stats;
     struct jit_stats *jit_stats;
     struct jit_options jit_options;
+    struct telemetry *telemetry;
 };
+
+/* One mutator's view, the context of its JIT's events: the deopt last recorded per
+ * function (deopts.csv reoptimized_after_us is filled when that function is optimized
+ * again). */
+struct jit_mutator {
+    struct jit *j;
+    uint32_t index;
+    uint64_t *last_deopt; /* per module function; NO_DEOPT if none is pending */
+};
+#define NO_DEOPT UINT64_MAX
+
+static void on_deopt(void *ctx, struct vm *vm, const struct deopt_stats *s, const char *kind,
+                     const char *code_unlinking)
+{
+    struct jit_mutator *jm = ctx;
+    const struct vm_module *module = vm->module;
+    struct telemetry_deopt d = {
+        .thread = jm->index,
+        .function =
+            s->function < module->function_count ? module->functions[s->function].name : "?",
+        .bytecode_offset = s->bytecode_offset,
+        .kind = kind,
+        .reason = deopt_reason_name(s->reason),
+        .frames = s->frames,
+        .materialized_objects = s->materialized_objects,
+        .materialized_bytes = s->materialized_bytes,
+        .barrier_records = s->barrier_records,
+        .start_ns = s->start_ns,
+        .duration_us = s->duration_us,
+        .waited_for_gc_us = s->waited_for_gc_us,
+        .code_unlinking = code_unlinking,
+    };
+    uint64_t id = telemetry_record_deopt(jm->j->telemetry, &d);
+    if (s->function < module->function_count)
+        jm->last_deopt[s->function] = id;
+}
+
+static void on_optimized(void *ctx, struct vm *vm, uint32_t function, uint64_t now_ns)
+{
+    struct jit_mutator *jm = ctx;
+    if (function >= vm->module->function_count || jm->last_deopt[function] == NO_DEOPT)
+        return;
+    telemetry_deopt_reoptimized(jm->j->telemetry, jm->last_deopt[function], now_ns);
+    jm->last_deopt[function] = NO_DEOPT;
+}
+
+static const struct jit_events events = {.deopt = on_deopt, .optimized = on_optimized};
 
 static int checksum_of(struct vm *vm, value_t v, int64_t *out)
 {
@@ -59,7 +108,14 @@ static void mutator(struct mutator *m, uint32_t index, void *ctx)
     struct vm *vm = vm_create(j->rt, m, j->module, error, sizeof j->errors[index]);
     if (!vm)
         return;
-    struct jit *jit = jit_attach(vm, &j->jit_options);
+    struct jit_mutator jm = {.j = j, .index = index};
+    jm.last_deopt = platform_calloc(j->module->function_count + 1, sizeof *jm.last_deopt);
+    for (size_t f = 0; f < j->module->function_count; f++)
+        jm.last_deopt[f] = NO_DEOPT;
+    struct jit_options options = j->jit_options;
+    options.events = &events;
+    options.events_ctx = &jm;
+    struct jit *jit = jit_attach(vm, &options);
     int64_t sum = 0;
     for (int64_t r = 0; r < j->repeat; r++) {
         value_t result;
@@ -93,6 +149,7 @@ static void mutator(struct mutator *m, uint32_t index, void *ctx)
     j->jit_stats[index] = *jit_stats(jit);
     jit_detach(jit);
     vm_destroy(vm);
+    platform_free(jm.last_deopt);
 }
 
 static int check_input(const char *input, char *error, size_t error_size)
@@ -104,18 +161,16 @@ static int check_input(const char *input, char *error, size_t error_size)
     return 0;
 }
 
-static int run(struct workload_run *run)
+int jit_runner_run(struct workload_run *run, struct vm_module *module, int64_t repeat)
 {
-    struct jit j = {.run = run, .repeat = workload_param(run, "repeat")};
+    struct jit j = {.run = run, .repeat = repeat, .module = module};
+    j.telemetry = run->gc->telemetry;
     j.jit_options.optimize = workload_param(run, "opt") != 0;
     j.jit_options.inline_calls = true;
     j.jit_options.escape_analysis = true;
     j.jit_options.deopt_stress = (uint64_t)workload_param(run, "deopt-stress");
     vm_tierup_invocations = workload_param(run, "tierup-calls");
     vm_tierup_backedges = workload_param(run, "tierup-loops");
-    j.module = vm_assemble_file(run->input, run->error, sizeof run->error);
-    if (!j.module)
-        return 1;
     /* The runtime's oddballs are allocated through a mutator of this thread. */
     struct mutator setup;
     gc_mutator_attach(run->gc, &setup, "vm-setup");
@@ -189,7 +244,15 @@ static int run(struct workload_run *run)
     return rc;
 }
 
-static const char *const jit_opt_choices[] = {"off", "on"};
+static int run(struct workload_run *run)
+{
+    struct vm_module *module = vm_assemble_file(run->input, run->error, sizeof run->error);
+    if (!module)
+        return 1;
+    return jit_runner_run(run, module, workload_param(run, "repeat"));
+}
+
+const char *const jit_runner_opt_choices[] = {"off", "on"};
 
 const struct workload workload_jit = {
     .name = "jit",
@@ -197,15 +260,7 @@ const struct workload workload_jit = {
                "mutator, hot functions optimized by lib/jit; its result must match the program's "
                ".expect",
     .flags = {{"repeat", "times each mutator calls the program's main function", 1, 1, 1000000},
-              {"opt", "the optimizing tier (lib/jit)", 1, 0, 1, jit_opt_choices},
-              {"deopt-stress", "fail every N-th guard of optimized code on purpose (0: off)", 0, 0,
-               1000000000},
-              {"tierup-calls", "invocations after which a function is optimized",
-               VM_TIERUP_INVOCATIONS, 1, 1000000000},
-              {"tierup-loops",
-               "loop back-edges after which a function is optimized (at its "
-               "next call: no on-stack replacement)",
-               VM_TIERUP_BACKEDGES, 1, 1000000000}},
+              JIT_RUNNER_FLAGS},
     .run = run,
     .input_name = "FILE",
     .check_input = check_input,

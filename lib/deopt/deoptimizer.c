@@ -292,9 +292,13 @@ int deopt_eager(struct vm *vm, const value_t *bytes_slot, const value_t *literal
     uint64_t start = platform_now_ns();
     st->start_ns = start;
 
+    /* waited_for_gc_us: the time in the entry poll when a collection ran in it (it was
+     * pending when the guard failed), else 0: the poll's own check is not a wait. */
+    uint64_t epoch_before = atomic_load_explicit(&m->heap->gc_epoch, memory_order_relaxed);
     mutator_poll(m);
     uint64_t polled = platform_now_ns();
-    st->waited_for_gc_us = (double)(polled - start) / 1e3;
+    if (atomic_load_explicit(&m->heap->gc_epoch, memory_order_relaxed) != epoch_before)
+        st->waited_for_gc_us = (double)(polled - start) / 1e3;
 
     struct handle_scope scope;
     handle_scope_open(m, &scope);

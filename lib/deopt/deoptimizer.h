@@ -64,7 +64,7 @@ struct deopt_stats {
     uint64_t barrier_records; /* stores that the generational barrier recorded */
     uint64_t start_ns;        /* platform_now_ns at entry */
     double duration_us;       /* entry to the frames written (before the interpreter runs) */
-    double waited_for_gc_us;  /* in the entry poll */
+    double waited_for_gc_us;  /* in the entry poll, if a collection ran there; else 0 */
     uint64_t gcs_during_materialization; /* collections between the first and last allocation */
 };
 

@@ -36,6 +36,41 @@ for prog in fib nbody objects arrays closures; do
     rm -rf "$work"/run[0-9]*
 done
 
+# deopt-storm (its own checksum is checked against its formula by waltz): the same
+# checksum with the tier on and off; with it on, deopts.csv holds the guards that failed
+# (not_smi and wrong_map per round and mutator, each materializing the elided object).
+storm() { # prints the checksum line of one deopt-storm run, or fails
+    n=$((n + 1))
+    local out="$work/storm$n.txt"
+    if ! "$waltz" run deopt-storm "$@" --iterations 1024 --rounds 2 --garbage 8 \
+        --young-size 512K --heap-size 64M --out "$work/storm$n" >"$out" 2>&1; then
+        fail "waltz run deopt-storm $* exited non-zero: $(tail -2 "$out")"
+        return
+    fi
+    grep '^checksum' "$out"
+}
+for flags in "" "--deopt-stress 3" "--gc-stress 7 $verify" "--mutators 4" \
+    "--mutators 4 --deopt-stress 7 --gc-stress 50 $verify"; do
+    # shellcheck disable=SC2086
+    off=$(storm --opt off $flags)
+    # shellcheck disable=SC2086
+    on=$(storm --opt on $flags)
+    [[ "$off" == "checksum "* ]] && [ "$off" = "$on" ] || fail "deopt-storm $flags: --opt off '$off', --opt on '$on'"
+done
+"$waltz" run deopt-storm --iterations 1024 --rounds 2 --mutators 2 --out "$work/storm-csv" \
+    >/dev/null 2>&1 || fail "deopt-storm --mutators 2 failed"
+csv=$work/storm-csv/deopts.csv
+[ "$(head -1 "$csv" | tr ',' '\n' | wc -l)" -eq 16 ] || fail "deopts.csv header: $(head -1 "$csv")"
+rows=$(tail -n +2 "$csv" | wc -l)
+[ "$(tail -n +2 "$csv" | cut -d, -f8 | grep -c '^not_smi$')" -eq 4 ] &&
+    [ "$(tail -n +2 "$csv" | cut -d, -f8 | grep -c '^wrong_map$')" -eq 4 ] &&
+    [ "$rows" -eq 8 ] || fail "deopt-storm deopts.csv: $rows rows: $(tail -n +2 "$csv" | cut -d, -f5-10)"
+[ "$(tail -n +2 "$csv" | awk -F, '$10 >= 1' | wc -l)" -eq 8 ] ||
+    fail "deopt-storm: a deopt materialized nothing: $(tail -n +2 "$csv" | cut -d, -f5-11)"
+"$waltz" run deopt-storm --iterations 1024 --rounds 2 --opt off --out "$work/storm-off" \
+    >/dev/null 2>&1 || fail "deopt-storm --opt off failed"
+[ "$(wc -l <"$work/storm-off/deopts.csv")" -eq 1 ] || fail "deopt-storm --opt off has deopts"
+
 "$waltz" run jit "$root/workloads/jit/fib.vm" --out "$work/stats" >"$work/stats.txt" 2>&1
 grep -Eq '^jit \(--opt on\): functions optimized [1-9][0-9]*, .*optimized calls [1-9]' \
     "$work/stats.txt" || fail "fib was not optimized: $(grep '^jit' "$work/stats.txt")"
