@@ -45,6 +45,16 @@ static inline bool to_number(value_t v, double *out)
 
 static bool fits_smi(int64_t v) { return v >= VALUE_SMI_MIN && v <= VALUE_SMI_MAX; }
 
+/* vm_value_truthy with the booleans (what comparisons leave) decided inline. */
+static inline bool truthy(struct vm_runtime *rt, value_t v)
+{
+    if (v == rt->oddballs[VM_TRUE])
+        return true;
+    if (v == rt->oddballs[VM_FALSE])
+        return false;
+    return vm_value_truthy(rt, v);
+}
+
 static const char *name_of(struct vm *vm, value_t function)
 {
     return vm->module->functions[shared_smi(shared_of(function), VM_SHARED_INDEX)].name;
@@ -141,6 +151,21 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
                                 : i->sub == VM_OP_Inc ? VM_OP_Add
                                 : i->sub == VM_OP_Dec ? VM_OP_Sub
                                                       : VM_OP_Mul;
+            /* Smi % and / whose result is a Smi as vm_arith would give it: a non-negative
+             * dividend with a positive divisor, or an exact division (not giving -0). */
+            if (value_is_smi(lhs) && value_is_smi(rhs) && i->op == J_ARITH) {
+                int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
+                if (op == VM_OP_Mod && a >= 0 && b > 0) {
+                    j->stats.guards_executed++;
+                    w[i->acc] = value_from_smi(a % b);
+                    break;
+                }
+                if (op == VM_OP_Div && b > 0 && a % b == 0) {
+                    j->stats.guards_executed++;
+                    w[i->acc] = value_from_smi(a / b);
+                    break;
+                }
+            }
             double x, y, d = 0;
             GUARD(to_number(lhs, &x) && to_number(rhs, &y), DEOPT_REASON_NOT_NUMBER);
             if (value_is_smi(lhs) && value_is_smi(rhs)) {
@@ -199,13 +224,13 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
             break;
         }
         case J_NOT:
-            w[i->acc] = vm_boolean(rt, !vm_value_truthy(rt, w[i->acc]));
+            w[i->acc] = vm_boolean(rt, !truthy(rt, w[i->acc]));
             break;
         case J_JUMP:
             ip = (size_t)i->x;
             break;
         case J_JUMP_IF:
-            if (vm_value_truthy(rt, w[i->acc]) == (bool)i->sub)
+            if (truthy(rt, w[i->acc]) == (bool)i->sub)
                 ip = (size_t)i->x;
             break;
         case J_LOOP:
@@ -391,7 +416,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
             ip++;
         } else if (i->fuse == JIT_FUSE_BRANCH) {
             const struct jit_insn *branch = &insns[ip];
-            ip = vm_value_truthy(rt, w[i->acc]) == (bool)branch->sub ? (size_t)branch->x : ip + 1;
+            ip = truthy(rt, w[i->acc]) == (bool)branch->sub ? (size_t)branch->x : ip + 1;
         }
     }
 #undef GUARD

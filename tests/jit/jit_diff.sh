@@ -22,7 +22,7 @@ result() { # prints "main returned ...|checksum ..." of one run, or fails
     fi
     echo "$(grep '^main returned' "$out")|$(grep '^checksum' "$out")"
 }
-for prog in fib nbody objects arrays closures; do
+for prog in fib nbody objects arrays closures intloop; do
     file=$root/workloads/jit/$prog.vm
     for flags in "--repeat 2" "--repeat 2 --deopt-stress 1" "--repeat 2 --deopt-stress 3" \
         "--repeat 2 --deopt-stress 7" "--gc-stress 7 $verify" "--gc-stress 50 --deopt-stress 3 $verify" \
