@@ -1,9 +1,10 @@
 /*
  * deopt-storm (WORKLOADS.md): a hot function whose argument types change in
  * phases while every call allocates garbage, so that with the optimizing tier on its
- * code deoptimizes again and again, and with several mutators the deopts land while
- * scavenges are pending (the deoptimizer polls first, then materializes in the young
- * generation).
+ * code deoptimizes again and again between scavenges, materializing in the young
+ * generation. With several mutators a deopt can find a scavenge pending (its entry poll
+ * then waits: deopts.csv waited_for_gc_us), but that window is short and such deopts
+ * are rare here; bench/jit/deopt_latency provokes that case on purpose.
  *
  *   hot(x, box): t = {}; t.a = x + 1; return x + (box.v + t.a). t never escapes:
  *                escape analysis removes it, and the two guards that fail while it is
@@ -214,8 +215,10 @@ static uint64_t expected_checksum(const struct workload_run *run)
 
 const struct workload workload_deopt_storm = {
     .name = "deopt-storm",
-    .summary = "a hot toy-VM function whose argument types change in phases (Smi, double, "
-               "a new map) under allocation pressure: deopts while scavenges are pending",
+    .summary =
+        "a hot toy-VM function whose argument types change in phases (Smi, double, "
+        "a new map) under allocation pressure, so that its optimized code deoptimizes between "
+        "and around scavenges",
     .flags = {{"iterations", "calls of the hot function per phase (three phases per round)", 20000,
                RING, 1000000},
               {"rounds", "rounds of the three phases", 3, 1, 100},

@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FUZZ_RUNS 3
+
 #include "gc/gc.h"
+#include "jit/jit.h"
 #include "vm/bytecode.h"
 #include "vm/vm.h"
 
@@ -168,23 +171,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mutator m;
     gc_mutator_attach(gc, &m, "fuzz");
     struct vm_runtime *rt = vm_runtime_create(heap, &m);
-    struct vm *vm = vm_create(rt, &m, module, error, sizeof error);
-    if (!vm && getenv("WALTZ_FUZZ_VERBOSE"))
-        fprintf(stderr, "vm_create: %s\n", error);
-    if (vm) {
+    /* Differential: the module runs in a VM without the optimizing tier and in one with
+     * it (thresholds of a few calls and back-edges, so nearly every function that runs
+     * is compiled), main three times each; wherever both runs succeed, their results
+     * must be the same. */
+    vm_tierup_invocations = 2;
+    vm_tierup_backedges = 20;
+    char results[2][FUZZ_RUNS][128];
+    bool ok[2][FUZZ_RUNS] = {{false}};
+    for (int tier = 0; tier < 2; tier++) {
+        struct vm *vm = vm_create(rt, &m, module, error, sizeof error);
+        if (!vm) {
+            if (getenv("WALTZ_FUZZ_VERBOSE"))
+                fprintf(stderr, "vm_create: %s\n", error);
+            break;
+        }
         vm->step_limit = FUZZ_STEP_LIMIT;
         vm->max_frames = FUZZ_MAX_FRAMES;
-        value_t result;
-        if (vm_run_main(vm, &result) == 0) {
-            char out[128];
-            vm_value_format(vm, result, out, sizeof out);
+        struct jit_options options = {.optimize = tier == 1,
+                                      .inline_calls = true,
+                                      .escape_analysis = true,
+                                      .deopt_stress = size % 7 == 0 ? 3 : 0};
+        struct jit *jit = jit_attach(vm, &options);
+        for (int r = 0; r < FUZZ_RUNS; r++) {
+            value_t result;
+            if (vm_run_main(vm, &result) != 0) {
+                if (getenv("WALTZ_FUZZ_VERBOSE"))
+                    fprintf(stderr, "run %d (tier %d): %s\n", r, tier, vm->error);
+                break;
+            }
+            vm_value_format(vm, result, results[tier][r], sizeof results[tier][r]);
+            ok[tier][r] = true;
             if (getenv("WALTZ_FUZZ_VERBOSE"))
-                fprintf(stderr, "result: %s\n", out);
-        } else if (getenv("WALTZ_FUZZ_VERBOSE")) {
-            fprintf(stderr, "run: %s\n", vm->error);
+                fprintf(stderr, "result %d (tier %d): %s\n", r, tier, results[tier][r]);
         }
+        jit_detach(jit);
         vm_destroy(vm);
     }
+    for (int r = 0; r < FUZZ_RUNS; r++)
+        if (ok[0][r] && ok[1][r] && strcmp(results[0][r], results[1][r]) != 0) {
+            fprintf(stderr,
+                    "fuzz_vm: run %d: the interpreter returned %s, the optimizing tier %s\n", r,
+                    results[0][r], results[1][r]);
+            abort();
+        }
     vm_runtime_destroy(rt);
     gc_mutator_detach(&m);
     gc_destroy(gc);
