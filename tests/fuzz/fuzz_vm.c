@@ -1,8 +1,10 @@
 /*
  * libFuzzer harness of the toy VM: the input is assembly text (docs/vm.md), at most
  * FUZZ_MAX_INPUT bytes. A text that assembles is loaded into a fresh small heap with
- * one mutator and its main function run under a step limit and a frame cap, then
- * everything is torn down. Assembler and run-time errors are fine; crashes, sanitizer
+ * one mutator and its main function run under a step limit and a frame cap, three
+ * times in a VM without the optimizing tier and three times in one with lib/jit attached
+ * (tier-up after 2 calls or 20 back-edges; deopt stress for a seventh of the inputs):
+ * wherever both runs succeed, their results must agree. Then everything is torn down. Assembler and run-time errors are fine; crashes, sanitizer
  * reports, leaks and hangs are bugs. Built by -Dfuzz=true (clang only), run by
  * scripts/fuzz.sh.
  *
