@@ -112,313 +112,350 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
             goto deopt;                                                                            \
         }                                                                                          \
     } while (0)
-    for (;;) {
-        i = &insns[ip++];
-        switch ((enum jit_op)i->op) {
-        case J_LOAD_SMI:
-            w[i->acc] = value_from_smi(i->x);
-            break;
-        case J_LOAD_CONST:
-            w[i->acc] =
-                object_get(value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_CONSTANTS)),
-                           2 + (size_t)i->x);
-            break;
-        case J_LOAD_ODDBALL:
-            w[i->acc] = rt->oddballs[i->sub];
-            break;
-        case J_MOV:
-            w[i->a] = w[i->b];
-            break;
-        case J_ARITH_SMI: {
-            value_t lhs = w[i->b], rhs = w[i->acc];
-            GUARD(value_is_smi(lhs) && value_is_smi(rhs), DEOPT_REASON_NOT_SMI);
-            int64_t a = value_to_smi(lhs), b = value_to_smi(rhs), r;
-            bool overflow = i->sub == VM_OP_Add   ? __builtin_add_overflow(a, b, &r)
-                            : i->sub == VM_OP_Sub ? __builtin_sub_overflow(a, b, &r)
-                                                  : __builtin_mul_overflow(a, b, &r);
-            if (i->sub == VM_OP_Mul && !overflow && r == 0 && (a < 0 || b < 0))
-                overflow = true;
-            GUARD(!overflow && fits_smi(r), DEOPT_REASON_SMI_OVERFLOW);
-            w[i->acc] = value_from_smi(r);
-            break;
-        }
-        case J_ARITH:
-        case J_UNARY: {
-            value_t lhs = i->op == J_ARITH ? w[i->b] : w[i->acc];
-            value_t rhs =
-                i->op == J_ARITH ? w[i->acc] : value_from_smi(i->sub == VM_OP_Negate ? -1 : 1);
-            enum vm_opcode op = i->op == J_ARITH      ? (enum vm_opcode)i->sub
-                                : i->sub == VM_OP_Inc ? VM_OP_Add
-                                : i->sub == VM_OP_Dec ? VM_OP_Sub
-                                                      : VM_OP_Mul;
-            /* Smi % and / whose result is a Smi as vm_arith would give it: a non-negative
-             * dividend with a positive divisor, or an exact division (not giving -0). */
-            if (value_is_smi(lhs) && value_is_smi(rhs) && i->op == J_ARITH) {
-                int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
-                if (op == VM_OP_Mod && a >= 0 && b > 0) {
-                    j->stats.guards_executed++;
-                    w[i->acc] = value_from_smi(a % b);
-                    break;
-                }
-                if (op == VM_OP_Div && b > 0 && a % b == 0) {
-                    j->stats.guards_executed++;
-                    w[i->acc] = value_from_smi(a / b);
-                    break;
-                }
-            }
-            double x, y, d = 0;
-            GUARD(to_number(lhs, &x) && to_number(rhs, &y), DEOPT_REASON_NOT_NUMBER);
-            if (value_is_smi(lhs) && value_is_smi(rhs)) {
-                int64_t smi = 0;
-                if (vm_arith(op, lhs, rhs, &smi, &d) == VM_ARITH_SMI) {
-                    w[i->acc] = value_from_smi(smi);
-                    break;
-                }
-            } else {
-                d = op == VM_OP_Add   ? x + y
-                    : op == VM_OP_Sub ? x - y
-                    : op == VM_OP_Mul ? x * y
-                    : op == VM_OP_Div ? x / y
-                                      : fmod(x, y);
-            }
-            w[i->acc] = vm_number_from_double(vm, d);
-            break;
-        }
-        case J_UNARY_SMI: {
-            value_t v = w[i->acc];
-            GUARD(value_is_smi(v), DEOPT_REASON_NOT_SMI);
-            int64_t a = value_to_smi(v);
-            int64_t r = i->sub == VM_OP_Inc ? a + 1 : i->sub == VM_OP_Dec ? a - 1 : -a;
-            GUARD(fits_smi(r) && !(i->sub == VM_OP_Negate && a == 0), DEOPT_REASON_SMI_OVERFLOW);
-            w[i->acc] = value_from_smi(r);
-            break;
-        }
-        case J_CMP_SMI:
-        case J_CMP: {
-            value_t lhs = w[i->b], rhs = w[i->acc];
-            bool r, smis = value_is_smi(lhs) && value_is_smi(rhs);
-            enum vm_opcode op = (enum vm_opcode)i->sub;
-            if (i->op == J_CMP_SMI)
-                GUARD(smis, DEOPT_REASON_NOT_SMI);
-            if (smis) {
-                int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
-                r = op == VM_OP_TestEqual             ? a == b
-                    : op == VM_OP_TestLessThan        ? a < b
-                    : op == VM_OP_TestLessThanOrEqual ? a <= b
-                    : op == VM_OP_TestGreaterThan     ? a > b
-                                                      : a >= b;
-            } else if (vm_value_is_number(lhs) && vm_value_is_number(rhs)) {
-                double a, b;
-                vm_value_to_number(lhs, &a);
-                vm_value_to_number(rhs, &b);
-                r = op == VM_OP_TestEqual             ? a == b
-                    : op == VM_OP_TestLessThan        ? a < b
-                    : op == VM_OP_TestLessThanOrEqual ? a <= b
-                    : op == VM_OP_TestGreaterThan     ? a > b
-                                                      : a >= b;
-            } else {
-                GUARD(op == VM_OP_TestEqual, DEOPT_REASON_NOT_NUMBER);
-                r = lhs == rhs;
-            }
-            w[i->acc] = vm_boolean(rt, r);
-            break;
-        }
-        case J_NOT:
-            w[i->acc] = vm_boolean(rt, !truthy(rt, w[i->acc]));
-            break;
-        case J_JUMP:
-            ip = (size_t)i->x;
-            break;
-        case J_JUMP_IF:
-            if (truthy(rt, w[i->acc]) == (bool)i->sub)
-                ip = (size_t)i->x;
-            break;
-        case J_LOOP:
-            vm->stats.backedges++;
-            if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
-                snprintf(vm->error, sizeof vm->error,
-                         "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
-                         name_of(vm, w[FN]), i->pc, vm->step_limit);
-                j->top = base;
-                return -1;
-            }
-            vm->stats.polls++;
-            mutator_poll(vm->m);
-            ip = (size_t)i->x;
-            break;
-        case J_LDA_GLOBAL: {
-            value_t v = object_get(value_to_object(vm->roots[VM_ROOT_GLOBALS]), 2 + (size_t)i->x);
-            GUARD(v != rt->oddballs[VM_HOLE], DEOPT_REASON_DEPENDENCY_CHANGED);
-            w[i->acc] = v;
-            break;
-        }
-        case J_STA_GLOBAL:
-            object_store(vm->m, value_to_object(vm->roots[VM_ROOT_GLOBALS]), 2 + (size_t)i->x,
-                         w[i->acc]);
-            break;
-        case J_CALL: {
-            const struct vm_shape *s = vm_shape_of(rt, w[i->a]);
-            GUARD(s && s->kind == VM_SHAPE_FUNCTION, DEOPT_REASON_WRONG_MAP);
-            if (vm->step_limit && vm->stats.backedges + vm->stats.calls + 1 > vm->step_limit) {
-                vm->stats.calls++;
-                snprintf(vm->error, sizeof vm->error,
-                         "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
-                         name_of(vm, w[FN]), i->pc, vm->step_limit);
-                j->top = base;
-                return -1;
-            }
-            value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
-            int rc;
-            if (is_code(callee_code) &&
-                !(value_to_smi(code_tagged(value_to_object(callee_code))[JIT_CODE_FLAGS]) &
-                  JIT_CODE_MARKED)) {
-                /* Optimized callee: straight into the executor (vm_call would get here
-                 * through the tier after counting an invocation it no longer needs). */
-                vm->stats.calls++;
-                j->stats.optimized_calls++;
-                j->depth++;
-                rc = jit_execute(j, &w[i->a], &w[i->b], (size_t)i->x, &r);
-                j->depth--;
-            } else {
-                rc = vm_call(vm, &w[i->a], &w[i->b], (size_t)i->x, &r);
-            }
-            if (rc != 0) {
-                j->top = base;
-                return -1;
-            }
-            w[i->acc] = r;
-            break;
-        }
-        case J_INLINE_ENTER: {
-            value_t callee = w[i->a];
-            const struct vm_shape *s = vm_shape_of(rt, callee);
-            GUARD(s && s->kind == VM_SHAPE_FUNCTION &&
-                      shared_smi(shared_of(callee), VM_SHARED_INDEX) == i->map_id,
-                  DEOPT_REASON_WRONG_MAP);
-            vm->stats.calls++;
-            if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
-                snprintf(vm->error, sizeof vm->error,
-                         "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
-                         name_of(vm, w[FN]), i->pc, vm->step_limit);
-                j->top = base;
-                return -1;
-            }
-            size_t cbase = i->fuse_reg, cregs = (size_t)i->fn - 2 - cbase;
-            for (size_t r = 0; r < cregs; r++)
-                w[cbase + r] = r < (size_t)i->x && r < i->sub ? w[i->b + r] : undefined;
-            w[cbase + cregs] = undefined;
-            w[cbase + cregs + 1] = object_get(value_to_object(callee), VM_FUNCTION_CONTEXT);
-            w[i->fn] = callee;
-            break;
-        }
-        case J_EA_CREATE: /* an elided CreateObject: its fields start undefined */
-            for (int32_t k = 0; k < i->x; k++)
-                w[i->a + k] = undefined;
-            break;
-        case J_INLINE_RETURN:
-            w[i->b] = w[i->acc];
-            ip = (size_t)i->x;
-            break;
-        case J_RETURN:
-            *result = w[i->acc];
-            j->top = base;
-            return 0;
-        case J_LOAD_FIELD:
-        case J_STORE_FIELD:
-        case J_STORE_TRANSITION: {
-            value_t receiver = w[i->a];
-            GUARD(value_is_strong(receiver) &&
-                      map_raw(object_map(value_to_object(receiver)), MAP_ID) == i->map_id,
-                  DEOPT_REASON_WRONG_MAP);
-            struct object *o = value_to_object(receiver);
-            if (i->op == J_STORE_TRANSITION) {
-                const struct vm_shape *next = __atomic_load_n(&rt->shapes[i->x], __ATOMIC_ACQUIRE);
-                vm_object_set_field(vm, &w[i->a], next, next->property_count - 1, &w[i->acc]);
-            } else if (i->x < 0) {
-                w[i->acc] = undefined; /* a load of a property the map does not have */
-            } else if (i->op == J_STORE_FIELD && (uint32_t)i->x < i->sub) {
-                object_store(vm->m, o, VM_OBJECT_INOBJECT + (size_t)i->x, w[i->acc]);
-            } else if (i->op == J_STORE_FIELD) {
-                vm_object_set_field(vm, &w[i->a], NULL, (uint32_t)i->x, &w[i->acc]);
-            } else if ((uint32_t)i->x < i->sub) {
-                w[i->acc] = object_get(o, VM_OBJECT_INOBJECT + (size_t)i->x);
-            } else {
-                struct object *props = value_to_object(object_get(o, VM_OBJECT_PROPERTIES));
-                w[i->acc] = object_get(props, 2 + (size_t)i->x - i->sub);
-            }
-            break;
-        }
-        case J_CREATE_OBJECT: {
-            value_t o = vm_new_object(vm, (uint32_t)i->x);
-            GUARD(o != VALUE_NULL, DEOPT_REASON_DEPENDENCY_CHANGED);
-            w[i->acc] = o;
-            break;
-        }
-        case J_CREATE_ARRAY: {
-            value_t n = w[i->acc];
-            GUARD(value_is_smi(n) && value_to_smi(n) >= 0 &&
-                      value_to_smi(n) <= JIT_MAX_ARRAY_LENGTH,
-                  DEOPT_REASON_NOT_SMI);
-            w[i->acc] = vm_new_array(vm, value_to_smi(n));
-            break;
-        }
-        case J_LOAD_ELEMENT:
-        case J_STORE_ELEMENT: {
-            value_t receiver = w[i->a], key = w[i->b];
-            const struct vm_shape *s = vm_shape_of(rt, receiver);
-            GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
-            GUARD(value_is_smi(key), DEOPT_REASON_NOT_SMI);
-            struct object *a = value_to_object(receiver);
-            int64_t index = value_to_smi(key),
-                    length = value_to_smi(object_get(a, VM_ARRAY_LENGTH));
-            if (i->op == J_STORE_ELEMENT && i->sub && index == length) {
-                GUARD(length < JIT_MAX_ARRAY_LENGTH, DEOPT_REASON_OUT_OF_BOUNDS);
-                vm_array_push(vm, &w[i->a], &w[i->acc]);
-                break;
-            }
-            GUARD(index >= 0 && index < length, DEOPT_REASON_OUT_OF_BOUNDS);
-            struct object *elements = value_to_object(object_get(a, VM_ARRAY_ELEMENTS));
-            if (i->op == J_LOAD_ELEMENT)
-                w[i->acc] = object_get(elements, 2 + (size_t)index);
-            else
-                object_store(vm->m, elements, 2 + (size_t)index, w[i->acc]);
-            break;
-        }
-        case J_INTRINSIC: {
-            value_t arg = w[i->b];
-            if (i->sub == VM_INTRINSIC_length) {
-                const struct vm_shape *s = vm_shape_of(rt, arg);
-                GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
-                w[i->acc] = object_get(value_to_object(arg), VM_ARRAY_LENGTH);
-                break;
-            }
-            GUARD(vm_value_is_number(arg), DEOPT_REASON_NOT_NUMBER);
-            if (value_is_smi(arg) && i->sub != VM_INTRINSIC_sqrt) {
-                int64_t n = value_to_smi(arg);
-                w[i->acc] =
-                    i->sub == VM_INTRINSIC_floor || n >= 0 ? arg : vm_number_from_int(vm, -n);
-                break;
-            }
-            double d;
-            vm_value_to_number(arg, &d);
-            d = i->sub == VM_INTRINSIC_sqrt    ? sqrt(d)
-                : i->sub == VM_INTRINSIC_floor ? floor(d)
-                                               : fabs(d);
-            if (i->sub == VM_INTRINSIC_floor && d >= -9.0e15 && d <= 9.0e15)
-                w[i->acc] = value_from_smi((int64_t)d);
-            else
-                w[i->acc] = vm_number_from_double(vm, d);
-            break;
-        }
-        }
-        if (i->fuse == JIT_FUSE_STAR) {
-            w[i->fuse_reg] = w[i->acc];
-            ip++;
-        } else if (i->fuse == JIT_FUSE_BRANCH) {
-            const struct jit_insn *branch = &insns[ip];
-            ip = truthy(rt, w[i->acc]) == (bool)branch->sub ? (size_t)branch->x : ip + 1;
-        }
+    /* Threaded dispatch (a GNU C extension): every instruction ends with its own jump to
+     * the next one's handler, which branch predictors follow far better than the one
+     * indirect jump of a switch (Ertl and Gregg, "The structure and performance of
+     * efficient interpreters", JILP 2003). */
+    static const void *const handlers[] = {
+        [J_LOAD_SMI] = &&op_J_LOAD_SMI,
+        [J_LOAD_CONST] = &&op_J_LOAD_CONST,
+        [J_LOAD_ODDBALL] = &&op_J_LOAD_ODDBALL,
+        [J_MOV] = &&op_J_MOV,
+        [J_ARITH_SMI] = &&op_J_ARITH_SMI,
+        [J_ARITH] = &&op_J_ARITH,
+        [J_UNARY] = &&op_J_UNARY,
+        [J_UNARY_SMI] = &&op_J_UNARY_SMI,
+        [J_CMP_SMI] = &&op_J_CMP_SMI,
+        [J_CMP] = &&op_J_CMP,
+        [J_NOT] = &&op_J_NOT,
+        [J_JUMP] = &&op_J_JUMP,
+        [J_JUMP_IF] = &&op_J_JUMP_IF,
+        [J_LOOP] = &&op_J_LOOP,
+        [J_LDA_GLOBAL] = &&op_J_LDA_GLOBAL,
+        [J_STA_GLOBAL] = &&op_J_STA_GLOBAL,
+        [J_CALL] = &&op_J_CALL,
+        [J_INLINE_ENTER] = &&op_J_INLINE_ENTER,
+        [J_EA_CREATE] = &&op_J_EA_CREATE,
+        [J_INLINE_RETURN] = &&op_J_INLINE_RETURN,
+        [J_RETURN] = &&op_J_RETURN,
+        [J_LOAD_FIELD] = &&op_J_LOAD_FIELD,
+        [J_STORE_FIELD] = &&op_J_STORE_FIELD,
+        [J_STORE_TRANSITION] = &&op_J_STORE_TRANSITION,
+        [J_CREATE_OBJECT] = &&op_J_CREATE_OBJECT,
+        [J_CREATE_ARRAY] = &&op_J_CREATE_ARRAY,
+        [J_LOAD_ELEMENT] = &&op_J_LOAD_ELEMENT,
+        [J_STORE_ELEMENT] = &&op_J_STORE_ELEMENT,
+        [J_INTRINSIC] = &&op_J_INTRINSIC,
+    };
+#define NEXT                                                                                       \
+    do {                                                                                           \
+        if (i->fuse == JIT_FUSE_STAR) {                                                            \
+            w[i->fuse_reg] = w[i->acc];                                                            \
+            ip++;                                                                                  \
+        } else if (i->fuse == JIT_FUSE_BRANCH) {                                                   \
+            const struct jit_insn *branch = &insns[ip];                                            \
+            ip = truthy(rt, w[i->acc]) == (bool)branch->sub ? (size_t)branch->x : ip + 1;          \
+        }                                                                                          \
+        i = &insns[ip++];                                                                          \
+        goto *handlers[i->op];                                                                     \
+    } while (0)
+    i = &insns[ip++];
+    goto *handlers[i->op];
+    {
+    op_J_LOAD_SMI:
+        w[i->acc] = value_from_smi(i->x);
+        NEXT;
+    op_J_LOAD_CONST:
+        w[i->acc] =
+            object_get(value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_CONSTANTS)),
+                       2 + (size_t)i->x);
+        NEXT;
+    op_J_LOAD_ODDBALL:
+        w[i->acc] = rt->oddballs[i->sub];
+        NEXT;
+    op_J_MOV:
+        w[i->a] = w[i->b];
+        NEXT;
+    op_J_ARITH_SMI : {
+        value_t lhs = w[i->b], rhs = w[i->acc];
+        GUARD(value_is_smi(lhs) && value_is_smi(rhs), DEOPT_REASON_NOT_SMI);
+        int64_t a = value_to_smi(lhs), b = value_to_smi(rhs), r;
+        bool overflow = i->sub == VM_OP_Add   ? __builtin_add_overflow(a, b, &r)
+                        : i->sub == VM_OP_Sub ? __builtin_sub_overflow(a, b, &r)
+                                              : __builtin_mul_overflow(a, b, &r);
+        if (i->sub == VM_OP_Mul && !overflow && r == 0 && (a < 0 || b < 0))
+            overflow = true;
+        GUARD(!overflow && fits_smi(r), DEOPT_REASON_SMI_OVERFLOW);
+        w[i->acc] = value_from_smi(r);
+        NEXT;
     }
+    op_J_ARITH:
+    op_J_UNARY : {
+        value_t lhs = i->op == J_ARITH ? w[i->b] : w[i->acc];
+        value_t rhs =
+            i->op == J_ARITH ? w[i->acc] : value_from_smi(i->sub == VM_OP_Negate ? -1 : 1);
+        enum vm_opcode op = i->op == J_ARITH      ? (enum vm_opcode)i->sub
+                            : i->sub == VM_OP_Inc ? VM_OP_Add
+                            : i->sub == VM_OP_Dec ? VM_OP_Sub
+                                                  : VM_OP_Mul;
+        /* Smi % and / whose result is a Smi as vm_arith would give it: a non-negative
+         * dividend with a positive divisor, or an exact division (not giving -0). */
+        if (value_is_smi(lhs) && value_is_smi(rhs) && i->op == J_ARITH) {
+            int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
+            if (op == VM_OP_Mod && a >= 0 && b > 0) {
+                j->stats.guards_executed++;
+                w[i->acc] = value_from_smi(a % b);
+                NEXT;
+            }
+            if (op == VM_OP_Div && b > 0 && a % b == 0) {
+                j->stats.guards_executed++;
+                w[i->acc] = value_from_smi(a / b);
+                NEXT;
+            }
+        }
+        double x, y, d = 0;
+        GUARD(to_number(lhs, &x) && to_number(rhs, &y), DEOPT_REASON_NOT_NUMBER);
+        if (value_is_smi(lhs) && value_is_smi(rhs)) {
+            int64_t smi = 0;
+            if (vm_arith(op, lhs, rhs, &smi, &d) == VM_ARITH_SMI) {
+                w[i->acc] = value_from_smi(smi);
+                NEXT;
+            }
+        } else {
+            d = op == VM_OP_Add   ? x + y
+                : op == VM_OP_Sub ? x - y
+                : op == VM_OP_Mul ? x * y
+                : op == VM_OP_Div ? x / y
+                                  : fmod(x, y);
+        }
+        w[i->acc] = vm_number_from_double(vm, d);
+        NEXT;
+    }
+    op_J_UNARY_SMI : {
+        value_t v = w[i->acc];
+        GUARD(value_is_smi(v), DEOPT_REASON_NOT_SMI);
+        int64_t a = value_to_smi(v);
+        int64_t r = i->sub == VM_OP_Inc ? a + 1 : i->sub == VM_OP_Dec ? a - 1 : -a;
+        GUARD(fits_smi(r) && !(i->sub == VM_OP_Negate && a == 0), DEOPT_REASON_SMI_OVERFLOW);
+        w[i->acc] = value_from_smi(r);
+        NEXT;
+    }
+    op_J_CMP_SMI:
+    op_J_CMP : {
+        value_t lhs = w[i->b], rhs = w[i->acc];
+        bool r, smis = value_is_smi(lhs) && value_is_smi(rhs);
+        enum vm_opcode op = (enum vm_opcode)i->sub;
+        if (i->op == J_CMP_SMI)
+            GUARD(smis, DEOPT_REASON_NOT_SMI);
+        if (smis) {
+            int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
+            r = op == VM_OP_TestEqual             ? a == b
+                : op == VM_OP_TestLessThan        ? a < b
+                : op == VM_OP_TestLessThanOrEqual ? a <= b
+                : op == VM_OP_TestGreaterThan     ? a > b
+                                                  : a >= b;
+        } else if (vm_value_is_number(lhs) && vm_value_is_number(rhs)) {
+            double a, b;
+            vm_value_to_number(lhs, &a);
+            vm_value_to_number(rhs, &b);
+            r = op == VM_OP_TestEqual             ? a == b
+                : op == VM_OP_TestLessThan        ? a < b
+                : op == VM_OP_TestLessThanOrEqual ? a <= b
+                : op == VM_OP_TestGreaterThan     ? a > b
+                                                  : a >= b;
+        } else {
+            GUARD(op == VM_OP_TestEqual, DEOPT_REASON_NOT_NUMBER);
+            r = lhs == rhs;
+        }
+        w[i->acc] = vm_boolean(rt, r);
+        NEXT;
+    }
+    op_J_NOT:
+        w[i->acc] = vm_boolean(rt, !truthy(rt, w[i->acc]));
+        NEXT;
+    op_J_JUMP:
+        ip = (size_t)i->x;
+        NEXT;
+    op_J_JUMP_IF:
+        if (truthy(rt, w[i->acc]) == (bool)i->sub)
+            ip = (size_t)i->x;
+        NEXT;
+    op_J_LOOP:
+        vm->stats.backedges++;
+        if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
+            snprintf(vm->error, sizeof vm->error,
+                     "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+                     name_of(vm, w[FN]), i->pc, vm->step_limit);
+            j->top = base;
+            return -1;
+        }
+        vm->stats.polls++;
+        mutator_poll(vm->m);
+        ip = (size_t)i->x;
+        NEXT;
+    op_J_LDA_GLOBAL : {
+        value_t v = object_get(value_to_object(vm->roots[VM_ROOT_GLOBALS]), 2 + (size_t)i->x);
+        GUARD(v != rt->oddballs[VM_HOLE], DEOPT_REASON_DEPENDENCY_CHANGED);
+        w[i->acc] = v;
+        NEXT;
+    }
+    op_J_STA_GLOBAL:
+        object_store(vm->m, value_to_object(vm->roots[VM_ROOT_GLOBALS]), 2 + (size_t)i->x,
+                     w[i->acc]);
+        NEXT;
+    op_J_CALL : {
+        const struct vm_shape *s = vm_shape_of(rt, w[i->a]);
+        GUARD(s && s->kind == VM_SHAPE_FUNCTION, DEOPT_REASON_WRONG_MAP);
+        if (vm->step_limit && vm->stats.backedges + vm->stats.calls + 1 > vm->step_limit) {
+            vm->stats.calls++;
+            snprintf(vm->error, sizeof vm->error,
+                     "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+                     name_of(vm, w[FN]), i->pc, vm->step_limit);
+            j->top = base;
+            return -1;
+        }
+        value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
+        int rc;
+        if (is_code(callee_code) &&
+            !(value_to_smi(code_tagged(value_to_object(callee_code))[JIT_CODE_FLAGS]) &
+              JIT_CODE_MARKED)) {
+            /* Optimized callee: straight into the executor (vm_call would get here
+             * through the tier after counting an invocation it no longer needs). */
+            vm->stats.calls++;
+            j->stats.optimized_calls++;
+            j->depth++;
+            rc = jit_execute(j, &w[i->a], &w[i->b], (size_t)i->x, &r);
+            j->depth--;
+        } else {
+            rc = vm_call(vm, &w[i->a], &w[i->b], (size_t)i->x, &r);
+        }
+        if (rc != 0) {
+            j->top = base;
+            return -1;
+        }
+        w[i->acc] = r;
+        NEXT;
+    }
+    op_J_INLINE_ENTER : {
+        value_t callee = w[i->a];
+        const struct vm_shape *s = vm_shape_of(rt, callee);
+        GUARD(s && s->kind == VM_SHAPE_FUNCTION &&
+                  shared_smi(shared_of(callee), VM_SHARED_INDEX) == i->map_id,
+              DEOPT_REASON_WRONG_MAP);
+        vm->stats.calls++;
+        if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
+            snprintf(vm->error, sizeof vm->error,
+                     "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+                     name_of(vm, w[FN]), i->pc, vm->step_limit);
+            j->top = base;
+            return -1;
+        }
+        size_t cbase = i->fuse_reg, cregs = (size_t)i->fn - 2 - cbase;
+        for (size_t r = 0; r < cregs; r++)
+            w[cbase + r] = r < (size_t)i->x && r < i->sub ? w[i->b + r] : undefined;
+        w[cbase + cregs] = undefined;
+        w[cbase + cregs + 1] = object_get(value_to_object(callee), VM_FUNCTION_CONTEXT);
+        w[i->fn] = callee;
+        NEXT;
+    }
+    op_J_EA_CREATE: /* an elided CreateObject: its fields start undefined */
+        for (int32_t k = 0; k < i->x; k++)
+            w[i->a + k] = undefined;
+        NEXT;
+    op_J_INLINE_RETURN:
+        w[i->b] = w[i->acc];
+        ip = (size_t)i->x;
+        NEXT;
+    op_J_RETURN:
+        *result = w[i->acc];
+        j->top = base;
+        return 0;
+    op_J_LOAD_FIELD:
+    op_J_STORE_FIELD:
+    op_J_STORE_TRANSITION : {
+        value_t receiver = w[i->a];
+        GUARD(value_is_strong(receiver) &&
+                  map_raw(object_map(value_to_object(receiver)), MAP_ID) == i->map_id,
+              DEOPT_REASON_WRONG_MAP);
+        struct object *o = value_to_object(receiver);
+        if (i->op == J_STORE_TRANSITION) {
+            const struct vm_shape *next = __atomic_load_n(&rt->shapes[i->x], __ATOMIC_ACQUIRE);
+            vm_object_set_field(vm, &w[i->a], next, next->property_count - 1, &w[i->acc]);
+        } else if (i->x < 0) {
+            w[i->acc] = undefined; /* a load of a property the map does not have */
+        } else if (i->op == J_STORE_FIELD && (uint32_t)i->x < i->sub) {
+            object_store(vm->m, o, VM_OBJECT_INOBJECT + (size_t)i->x, w[i->acc]);
+        } else if (i->op == J_STORE_FIELD) {
+            vm_object_set_field(vm, &w[i->a], NULL, (uint32_t)i->x, &w[i->acc]);
+        } else if ((uint32_t)i->x < i->sub) {
+            w[i->acc] = object_get(o, VM_OBJECT_INOBJECT + (size_t)i->x);
+        } else {
+            struct object *props = value_to_object(object_get(o, VM_OBJECT_PROPERTIES));
+            w[i->acc] = object_get(props, 2 + (size_t)i->x - i->sub);
+        }
+        NEXT;
+    }
+    op_J_CREATE_OBJECT : {
+        value_t o = vm_new_object(vm, (uint32_t)i->x);
+        GUARD(o != VALUE_NULL, DEOPT_REASON_DEPENDENCY_CHANGED);
+        w[i->acc] = o;
+        NEXT;
+    }
+    op_J_CREATE_ARRAY : {
+        value_t n = w[i->acc];
+        GUARD(value_is_smi(n) && value_to_smi(n) >= 0 && value_to_smi(n) <= JIT_MAX_ARRAY_LENGTH,
+              DEOPT_REASON_NOT_SMI);
+        w[i->acc] = vm_new_array(vm, value_to_smi(n));
+        NEXT;
+    }
+    op_J_LOAD_ELEMENT:
+    op_J_STORE_ELEMENT : {
+        value_t receiver = w[i->a], key = w[i->b];
+        const struct vm_shape *s = vm_shape_of(rt, receiver);
+        GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
+        GUARD(value_is_smi(key), DEOPT_REASON_NOT_SMI);
+        struct object *a = value_to_object(receiver);
+        int64_t index = value_to_smi(key), length = value_to_smi(object_get(a, VM_ARRAY_LENGTH));
+        if (i->op == J_STORE_ELEMENT && i->sub && index == length) {
+            GUARD(length < JIT_MAX_ARRAY_LENGTH, DEOPT_REASON_OUT_OF_BOUNDS);
+            vm_array_push(vm, &w[i->a], &w[i->acc]);
+            NEXT;
+        }
+        GUARD(index >= 0 && index < length, DEOPT_REASON_OUT_OF_BOUNDS);
+        struct object *elements = value_to_object(object_get(a, VM_ARRAY_ELEMENTS));
+        if (i->op == J_LOAD_ELEMENT)
+            w[i->acc] = object_get(elements, 2 + (size_t)index);
+        else
+            object_store(vm->m, elements, 2 + (size_t)index, w[i->acc]);
+        NEXT;
+    }
+    op_J_INTRINSIC : {
+        value_t arg = w[i->b];
+        if (i->sub == VM_INTRINSIC_length) {
+            const struct vm_shape *s = vm_shape_of(rt, arg);
+            GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
+            w[i->acc] = object_get(value_to_object(arg), VM_ARRAY_LENGTH);
+            NEXT;
+        }
+        GUARD(vm_value_is_number(arg), DEOPT_REASON_NOT_NUMBER);
+        if (value_is_smi(arg) && i->sub != VM_INTRINSIC_sqrt) {
+            int64_t n = value_to_smi(arg);
+            w[i->acc] = i->sub == VM_INTRINSIC_floor || n >= 0 ? arg : vm_number_from_int(vm, -n);
+            NEXT;
+        }
+        double d;
+        vm_value_to_number(arg, &d);
+        d = i->sub == VM_INTRINSIC_sqrt    ? sqrt(d)
+            : i->sub == VM_INTRINSIC_floor ? floor(d)
+                                           : fabs(d);
+        if (i->sub == VM_INTRINSIC_floor && d >= -9.0e15 && d <= 9.0e15)
+            w[i->acc] = value_from_smi((int64_t)d);
+        else
+            w[i->acc] = vm_number_from_double(vm, d);
+        NEXT;
+    }
+    }
+#undef NEXT
 #undef GUARD
 
 deopt : {
