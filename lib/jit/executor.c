@@ -99,14 +99,17 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     const struct jit_insn *i;
     enum deopt_reason reason;
     size_t ip = 0;
+    /* Counted here, added to j->stats at every exit (a store per guard costs). */
+    uint64_t guards = 0;
+    const uint64_t stress = j->options.deopt_stress;
 #define GUARD(cond, why)                                                                           \
     do {                                                                                           \
-        j->stats.guards_executed++;                                                                \
+        guards++;                                                                                  \
         if (__builtin_expect(!(cond), 0)) {                                                        \
             reason = why;                                                                          \
             goto deopt;                                                                            \
         }                                                                                          \
-        if (j->options.deopt_stress && ++j->stress_count >= j->options.deopt_stress) {             \
+        if (stress && ++j->stress_count >= stress) {                                               \
             j->stress_count = 0;                                                                   \
             reason = DEOPT_REASON_STRESS;                                                          \
             goto deopt;                                                                            \
@@ -203,12 +206,12 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         if (value_is_smi(lhs) && value_is_smi(rhs) && i->op == J_ARITH) {
             int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
             if (op == VM_OP_Mod && a >= 0 && b > 0) {
-                j->stats.guards_executed++;
+                guards++;
                 w[i->acc] = value_from_smi(a % b);
                 NEXT;
             }
             if (op == VM_OP_Div && b > 0 && a % b == 0) {
-                j->stats.guards_executed++;
+                guards++;
                 w[i->acc] = value_from_smi(a / b);
                 NEXT;
             }
@@ -287,6 +290,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
                      "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
                      name_of(vm, w[FN]), i->pc, vm->step_limit);
             j->top = base;
+            j->stats.guards_executed += guards;
             return -1;
         }
         vm->stats.polls++;
@@ -312,6 +316,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
                      "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
                      name_of(vm, w[FN]), i->pc, vm->step_limit);
             j->top = base;
+            j->stats.guards_executed += guards;
             return -1;
         }
         value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
@@ -331,6 +336,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         }
         if (rc != 0) {
             j->top = base;
+            j->stats.guards_executed += guards;
             return -1;
         }
         w[i->acc] = r;
@@ -348,6 +354,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
                      "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
                      name_of(vm, w[FN]), i->pc, vm->step_limit);
             j->top = base;
+            j->stats.guards_executed += guards;
             return -1;
         }
         size_t cbase = i->fuse_reg, cregs = (size_t)i->fn - 2 - cbase;
@@ -369,6 +376,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_RETURN:
         *result = w[i->acc];
         j->top = base;
+        j->stats.guards_executed += guards;
         return 0;
     op_J_LOAD_FIELD:
     op_J_STORE_FIELD:
@@ -479,6 +487,7 @@ deopt : {
     if (rc == 0 && j->options.events && j->options.events->deopt)
         j->options.events->deopt(j->options.events_ctx, vm, &ds, "eager", "lazy");
     j->top = base;
+    j->stats.guards_executed += guards;
     return rc;
 }
 }
