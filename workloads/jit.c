@@ -227,12 +227,12 @@ int jit_runner_run(struct workload_run *run, struct vm_module *module, int64_t r
                 "jit (--opt %s): functions optimized %" PRIu64 ", not optimizable %" PRIu64
                 "%s%s%s, optimized calls %" PRIu64 ", guards executed %" PRIu64 ", deopts %" PRIu64
                 "%s%s%s, lazy unlinks %" PRIu64 ", inlined call sites %" PRIu64
-                ", objects elided %" PRIu64 "\n",
+                ", objects elided %" PRIu64 ", constants folded %" PRIu64 "\n",
                 j.jit_options.optimize ? "on" : "off", jt.functions_optimized, rejected,
                 rejected ? " (" : "", why + (rejected ? 1 : 0), rejected ? ")" : "",
                 jt.optimized_calls, jt.guards_executed, deopts, deopts ? " (" : "",
                 reasons + (deopts ? 1 : 0), deopts ? ")" : "", jt.lazy_unlinks,
-                jt.inlined_call_sites, jt.objects_elided);
+                jt.inlined_call_sites, jt.objects_elided, jt.constants_folded);
     }
     run->checksum = checksum;
     vm_runtime_destroy(j.rt);

@@ -194,6 +194,105 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
 }
 #undef R
 
+/* Constant folding: a forward pass over each straight-line run of the function's own
+ * instructions (knowledge is dropped at every jump target and at anything but the
+ * instructions below) that knows which window slots hold which Smi. A Smi operation
+ * whose operands are both known, and whose result is a Smi that fits an immediate, becomes
+ * a load of that result (its guards could not fail); a Smi comparison of known operands
+ * becomes a load of true or false. Returns how many instructions it folded. */
+static size_t fold_constants(struct jit_insn *insns, size_t n, const uint32_t *inlined_from,
+                             size_t window)
+{
+    bool *target = platform_calloc(n + 1, sizeof *target);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t op = insns[k].op;
+        if ((op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_INLINE_RETURN) &&
+            insns[k].x >= 0 && (size_t)insns[k].x <= n)
+            target[insns[k].x] = true;
+    }
+    bool *known = platform_calloc(window + 1, sizeof *known);
+    int64_t *value = platform_calloc(window + 1, sizeof *value);
+    size_t folded = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct jit_insn *i = &insns[k];
+        if (target[k] || inlined_from[k] != UINT32_MAX)
+            memset(known, 0, (window + 1) * sizeof *known);
+        if (inlined_from[k] != UINT32_MAX)
+            continue;
+        int64_t a = 0, b = 0, r = 0;
+        bool both = false;
+        switch ((enum jit_op)i->op) {
+        case J_LOAD_SMI:
+            known[i->acc] = true;
+            value[i->acc] = i->x;
+            continue;
+        case J_MOV:
+            known[i->a] = known[i->b];
+            value[i->a] = value[i->b];
+            continue;
+        case J_ARITH_SMI:
+        case J_CMP_SMI:
+            both = known[i->b] && known[i->acc];
+            a = value[i->b];
+            b = value[i->acc];
+            break;
+        case J_UNARY_SMI:
+            both = known[i->acc];
+            a = value[i->acc];
+            break;
+        case J_LOAD_ODDBALL:
+        case J_LOAD_CONST:
+        case J_NOT:
+            known[i->acc] = false;
+            continue;
+        case J_JUMP_IF: /* writes nothing; what follows is reached from here only */
+            continue;
+        default:
+            memset(known, 0, (window + 1) * sizeof *known);
+            continue;
+        }
+        bool ok = both, smi_result = i->op != J_CMP_SMI;
+        if (ok && i->op == J_ARITH_SMI) {
+            ok = !(i->sub == VM_OP_Add   ? __builtin_add_overflow(a, b, &r)
+                   : i->sub == VM_OP_Sub ? __builtin_sub_overflow(a, b, &r)
+                                         : __builtin_mul_overflow(a, b, &r));
+            if (i->sub == VM_OP_Mul && r == 0 && (a < 0 || b < 0))
+                ok = false; /* -0: a double */
+        } else if (ok && i->op == J_UNARY_SMI) {
+            r = i->sub == VM_OP_Inc ? a + 1 : i->sub == VM_OP_Dec ? a - 1 : -a;
+            ok = !(i->sub == VM_OP_Negate && a == 0);
+        } else if (ok) {
+            enum vm_opcode op = (enum vm_opcode)i->sub;
+            r = op == VM_OP_TestEqual             ? a == b
+                : op == VM_OP_TestLessThan        ? a < b
+                : op == VM_OP_TestLessThanOrEqual ? a <= b
+                : op == VM_OP_TestGreaterThan     ? a > b
+                                                  : a >= b;
+        }
+        if (ok && smi_result && (r < INT32_MIN || r > INT32_MAX))
+            ok = false;
+        if (!ok) {
+            known[i->acc] = false;
+            continue;
+        }
+        if (smi_result) {
+            i->op = J_LOAD_SMI;
+            i->x = (int32_t)r;
+            known[i->acc] = true;
+            value[i->acc] = r;
+        } else {
+            i->op = J_LOAD_ODDBALL;
+            i->sub = r ? VM_TRUE : VM_FALSE;
+            known[i->acc] = false;
+        }
+        folded++;
+    }
+    platform_free(target);
+    platform_free(known);
+    platform_free(value);
+    return folded;
+}
+
 /* Escape analysis, restricted (after Kotzmann and Mössenböck, VEE 2005): one
  * CreateObject n; Star r per function whose object never escapes: r is written by that
  * Star only and read only as the receiver of named loads and stores with monomorphic
@@ -468,6 +567,7 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         }
         j->stats.objects_elided++;
     }
+    j->stats.constants_folded += fold_constants(insns, n, inlined_from, window);
     for (size_t k = 0; k + 1 < n; k++) {
         uint8_t op = insns[k].op, next = insns[k + 1].op;
         if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_RETURN ||

@@ -101,6 +101,7 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->optimized_calls += s->optimized_calls;
     t->inlined_call_sites += s->inlined_call_sites;
     t->objects_elided += s->objects_elided;
+    t->constants_folded += s->constants_folded;
     t->guards_executed += s->guards_executed;
     t->lazy_unlinks += s->lazy_unlinks;
 }

@@ -64,6 +64,7 @@ struct jit_stats {
     uint64_t not_optimizable[JIT_REJECT_COUNT];
     uint64_t deopts[DEOPT_REASON_COUNT];
     uint64_t optimized_calls, inlined_call_sites, objects_elided, guards_executed;
+    uint64_t constants_folded;   /* Smi operations and comparisons of known operands */
     uint64_t lazy_unlinks;       /* closures reset at entry because their code was marked */
     int last_unsupported_opcode; /* -1 if none */
 };

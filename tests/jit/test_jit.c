@@ -49,6 +49,10 @@ static const char program[] =
     "  CreateObject 2\n  Star r1\n  Ldar r0\n  StaNamedProperty r1, x\n  Inc\n"
     "  StaNamedProperty r1, y\n  LdaNamedProperty r1, y\n  Star r2\n  LdaNamedProperty r1, x\n"
     "  Add r2\n  Return\nend\n"
+    "function fold params 1 registers 2\n" /* n + 6 * 7 if 3 < 4, else -1 */
+    "  LdaSmi 6\n  Star r1\n  LdaSmi 7\n  Mul r1\n  Star r1\n  LdaSmi 4\n  Star r0\n"
+    "  Ldar r1\n  LdaSmi 3\n  Star r1\n  LdaSmi 4\n  TestLessThan r1\n  JumpIfFalse no\n"
+    "  LdaSmi 42\n  Star r1\n  Ldar r0\n  Add r1\n  Return\nno:\n  LdaSmi -1\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -429,6 +433,40 @@ static void run_deopt_stress(uint64_t gc_stress)
 static void test_deopt_stress(void **state) { run_deopt_stress(0); }
 static void test_deopt_stress_gc(void **state) { run_deopt_stress(1); }
 
+/* Constant folding: fold's Mul (6 * 7), its comparison (3 < 4) and its Add (4 + 42)
+ * have known operands and become loads, so an optimized call executes no guard at all;
+ * sum's loop (run_optimized_loop) starts with known zeros that must not be folded into
+ * the loop body, whose header is a jump target. */
+static void run_fold(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "fold");
+    for (int i = 0; i < 8; i++) {
+        value_t *arg = handle_new(&e.m, value_from_smi(i)), result;
+        assert_int_equal(vm_call(e.vm, f, arg, 1, &result), 0);
+        assert_true(value_is_smi(result));
+        assert_int_equal(value_to_smi(result), 46);
+    }
+    assert_int_equal(stats(&e)->functions_optimized, 1);
+    assert_int_equal(stats(&e)->constants_folded, 3);
+    uint64_t guards = stats(&e)->guards_executed, calls = stats(&e)->optimized_calls;
+    value_t *arg = handle_new(&e.m, value_from_smi(1)), result;
+    assert_int_equal(vm_call(e.vm, f, arg, 1, &result), 0);
+    assert_int_equal(value_to_smi(result), 46);
+    assert_int_equal(stats(&e)->optimized_calls, calls + 1);
+    assert_int_equal(stats(&e)->guards_executed, guards);
+    value_t *sum = global(&e, "sum");
+    for (int i = 0; i < 8; i++) {
+        value_t *n = handle_new(&e.m, value_from_smi(10)), r;
+        assert_int_equal(vm_call(e.vm, sum, n, 1, &r), 0);
+        assert_int_equal(value_to_smi(r), 45);
+    }
+    env_close(&e);
+}
+static void test_fold(void **state) { run_fold(0); }
+static void test_fold_stress(void **state) { run_fold(1); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_inlined),        cmocka_unit_test(test_inlined_stress),
         cmocka_unit_test(test_escape),         cmocka_unit_test(test_escape_stress),
         cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
+        cmocka_unit_test(test_fold),           cmocka_unit_test(test_fold_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
