@@ -60,6 +60,18 @@ static const char *name_of(struct vm *vm, value_t function)
     return vm->module->functions[shared_smi(shared_of(function), VM_SHARED_INDEX)].name;
 }
 
+/* True, with vm->error set as the interpreter sets it, once back-edges plus calls have
+ * passed vm->step_limit (0: none). */
+static bool past_step_limit(struct vm *vm, value_t function, uint32_t pc)
+{
+    if (!vm->step_limit || vm->stats.backedges + vm->stats.calls <= vm->step_limit)
+        return false;
+    snprintf(vm->error, sizeof vm->error,
+             "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
+             name_of(vm, function), pc, vm->step_limit);
+    return true;
+}
+
 int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
                 value_t *result)
 {
@@ -285,14 +297,8 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         NEXT;
     op_J_LOOP:
         vm->stats.backedges++;
-        if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
-            snprintf(vm->error, sizeof vm->error,
-                     "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
-                     name_of(vm, w[FN]), i->pc, vm->step_limit);
-            j->top = base;
-            j->stats.guards_executed += guards;
-            return -1;
-        }
+        if (past_step_limit(vm, w[FN], i->pc))
+            goto fail;
         vm->stats.polls++;
         mutator_poll(vm->m);
         ip = (size_t)i->x;
@@ -312,12 +318,8 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         GUARD(s && s->kind == VM_SHAPE_FUNCTION, DEOPT_REASON_WRONG_MAP);
         if (vm->step_limit && vm->stats.backedges + vm->stats.calls + 1 > vm->step_limit) {
             vm->stats.calls++;
-            snprintf(vm->error, sizeof vm->error,
-                     "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
-                     name_of(vm, w[FN]), i->pc, vm->step_limit);
-            j->top = base;
-            j->stats.guards_executed += guards;
-            return -1;
+            past_step_limit(vm, w[FN], i->pc);
+            goto fail;
         }
         value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
         int rc;
@@ -334,11 +336,8 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         } else {
             rc = vm_call(vm, &w[i->a], &w[i->b], (size_t)i->x, &r);
         }
-        if (rc != 0) {
-            j->top = base;
-            j->stats.guards_executed += guards;
-            return -1;
-        }
+        if (rc != 0)
+            goto fail;
         w[i->acc] = r;
         NEXT;
     }
@@ -349,14 +348,8 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
                   shared_smi(shared_of(callee), VM_SHARED_INDEX) == i->map_id,
               DEOPT_REASON_WRONG_MAP);
         vm->stats.calls++;
-        if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit) {
-            snprintf(vm->error, sizeof vm->error,
-                     "%s@%" PRIu32 ": step limit reached (%" PRIu64 " back-edges and calls)",
-                     name_of(vm, w[FN]), i->pc, vm->step_limit);
-            j->top = base;
-            j->stats.guards_executed += guards;
-            return -1;
-        }
+        if (past_step_limit(vm, w[FN], i->pc))
+            goto fail;
         size_t cbase = i->fuse_reg, cregs = (size_t)i->fn - 2 - cbase;
         for (size_t r = 0; r < cregs; r++)
             w[cbase + r] = r < (size_t)i->x && r < i->sub ? w[i->b + r] : undefined;
@@ -465,6 +458,11 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     }
 #undef NEXT
 #undef GUARD
+
+fail:
+    j->top = base;
+    j->stats.guards_executed += guards;
+    return -1;
 
 deopt : {
     struct mutator *m = vm->m;

@@ -193,21 +193,6 @@ static void parse_workload_flag(const struct workload *w, const struct workload_
         }
         cli_usage_error("--%s: '%s' is not %s", flag->name, text, words);
     }
-    if (flag->choices) {
-        char words[128] = "";
-        for (int64_t k = flag->min; k <= flag->max; k++) {
-            if (strcmp(text, flag->choices[k]) == 0) {
-                opts->values[index] = k;
-                return;
-            }
-            snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s",
-                     k == flag->min   ? ""
-                     : k == flag->max ? " or "
-                                      : ", ",
-                     flag->choices[k]);
-        }
-        cli_usage_error("--%s: '%s' is not %s", flag->name, text, words);
-    }
     if (units_parse_uint(text, &value, err, sizeof err) != 0)
         cli_usage_error("--%s: '%s' %s (%s accepts %" PRId64 "..%" PRId64 ")", flag->name, text,
                         err, w->name, flag->min, flag->max);
