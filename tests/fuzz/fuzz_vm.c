@@ -4,9 +4,9 @@
  * one mutator and its main function run under a step limit and a frame cap, three
  * times in a VM without the optimizing tier and three times in one with lib/jit attached
  * (tier-up after 2 calls or 20 back-edges; deopt stress for a seventh of the inputs):
- * wherever both runs succeed, their results must agree. Then everything is torn down. Assembler and run-time errors are fine; crashes, sanitizer
- * reports, leaks and hangs are bugs. Built by -Dfuzz=true (clang only), run by
- * scripts/fuzz.sh.
+ * wherever both runs succeed, their results must agree. Then everything is torn down. Assembler and
+ * run-time errors are fine; crashes, sanitizer reports, leaks and hangs are bugs. Built by
+ * -Dfuzz=true (clang only), run by scripts/fuzz.sh.
  *
  * An input whose first byte is 0x01 is a builder program instead: the bytes after it
  * choose calls of the C builder API (functions, labels, constants, opcodes and their
