@@ -263,11 +263,7 @@ static size_t fold_constants(struct jit_insn *insns, size_t n, const uint32_t *i
             ok = !(i->sub == VM_OP_Negate && a == 0);
         } else if (ok) {
             enum vm_opcode op = (enum vm_opcode)i->sub;
-            r = op == VM_OP_TestEqual             ? a == b
-                : op == VM_OP_TestLessThan        ? a < b
-                : op == VM_OP_TestLessThanOrEqual ? a <= b
-                : op == VM_OP_TestGreaterThan     ? a > b
-                                                  : a >= b;
+            r = vm_compare_ints(op, a, b);
         }
         if (ok && smi_result && (r < INT32_MIN || r > INT32_MAX))
             ok = false;

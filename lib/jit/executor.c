@@ -264,20 +264,12 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
             GUARD(smis, DEOPT_REASON_NOT_SMI);
         if (smis) {
             int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
-            r = op == VM_OP_TestEqual             ? a == b
-                : op == VM_OP_TestLessThan        ? a < b
-                : op == VM_OP_TestLessThanOrEqual ? a <= b
-                : op == VM_OP_TestGreaterThan     ? a > b
-                                                  : a >= b;
+            r = vm_compare_ints(op, a, b);
         } else if (vm_value_is_number(lhs) && vm_value_is_number(rhs)) {
             double a, b;
             vm_value_to_number(lhs, &a);
             vm_value_to_number(rhs, &b);
-            r = op == VM_OP_TestEqual             ? a == b
-                : op == VM_OP_TestLessThan        ? a < b
-                : op == VM_OP_TestLessThanOrEqual ? a <= b
-                : op == VM_OP_TestGreaterThan     ? a > b
-                                                  : a >= b;
+            r = vm_compare_doubles(op, a, b);
         } else {
             GUARD(op == VM_OP_TestEqual, DEOPT_REASON_NOT_NUMBER);
             r = lhs == rhs;

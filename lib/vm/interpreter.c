@@ -427,20 +427,12 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             bool r;
             if (seen == VM_TYPE_SMI) {
                 int64_t a = value_to_smi(lhs), b = value_to_smi(rhs);
-                r = op == VM_OP_TestEqual             ? a == b
-                    : op == VM_OP_TestLessThan        ? a < b
-                    : op == VM_OP_TestLessThanOrEqual ? a <= b
-                    : op == VM_OP_TestGreaterThan     ? a > b
-                                                      : a >= b;
+                r = vm_compare_ints(op, a, b);
             } else if (seen == VM_TYPE_NUMBER) {
                 double a, b;
                 vm_value_to_number(lhs, &a);
                 vm_value_to_number(rhs, &b);
-                r = op == VM_OP_TestEqual             ? a == b
-                    : op == VM_OP_TestLessThan        ? a < b
-                    : op == VM_OP_TestLessThanOrEqual ? a <= b
-                    : op == VM_OP_TestGreaterThan     ? a > b
-                                                      : a >= b;
+                r = vm_compare_doubles(op, a, b);
             } else if (op == VM_OP_TestEqual) {
                 r = lhs == rhs;
             } else {

@@ -215,6 +215,25 @@ void vm_value_format(struct vm *vm, value_t v, char *buf, size_t size);
 /* True when v is the number n (integers compare exactly, doubles by value). */
 bool vm_value_equals_number(value_t v, struct vm_number n);
 
+/* The comparisons TestEqual ... TestGreaterThanOrEqual of two Smis or two numbers (the
+ * interpreter, the optimizing tier and its constant folding share them). */
+static inline bool vm_compare_ints(enum vm_opcode op, int64_t a, int64_t b)
+{
+    return op == VM_OP_TestEqual             ? a == b
+           : op == VM_OP_TestLessThan        ? a < b
+           : op == VM_OP_TestLessThanOrEqual ? a <= b
+           : op == VM_OP_TestGreaterThan     ? a > b
+                                             : a >= b;
+}
+static inline bool vm_compare_doubles(enum vm_opcode op, double a, double b)
+{
+    return op == VM_OP_TestEqual             ? a == b
+           : op == VM_OP_TestLessThan        ? a < b
+           : op == VM_OP_TestLessThanOrEqual ? a <= b
+           : op == VM_OP_TestGreaterThan     ? a > b
+                                             : a >= b;
+}
+
 /* Objects (objects.c), used by the interpreter. Each may allocate: their value_t
  * arguments are slots that stay rooted (frame registers or VM roots). */
 value_t vm_new_object(struct vm *vm, uint32_t capacity);
