@@ -61,9 +61,15 @@ static const char *name_of(struct vm *vm, value_t function)
 }
 
 /* True, with vm->error set as the interpreter sets it, once back-edges plus calls have
- * passed vm->step_limit (0: none). */
+ * passed vm->step_limit or the mutator's allocation vm->allocation_limit (0: none). */
 static bool past_step_limit(struct vm *vm, value_t function, uint32_t pc)
 {
+    if (vm->allocation_limit && vm->m->allocated_bytes > vm->allocation_limit) {
+        snprintf(vm->error, sizeof vm->error,
+                 "%s@%" PRIu32 ": allocation limit reached (%" PRIu64 " bytes)",
+                 name_of(vm, function), pc, vm->allocation_limit);
+        return true;
+    }
     if (!vm->step_limit || vm->stats.backedges + vm->stats.calls <= vm->step_limit)
         return false;
     snprintf(vm->error, sizeof vm->error,
@@ -308,6 +314,10 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_CALL : {
         const struct vm_shape *s = vm_shape_of(rt, w[i->a]);
         GUARD(s && s->kind == VM_SHAPE_FUNCTION, DEOPT_REASON_WRONG_MAP);
+        if (vm->allocation_limit && vm->m->allocated_bytes > vm->allocation_limit) {
+            past_step_limit(vm, w[FN], i->pc); /* the allocation limit's message */
+            goto fail;
+        }
         if (vm->step_limit && vm->stats.backedges + vm->stats.calls + 1 > vm->step_limit) {
             vm->stats.calls++;
             past_step_limit(vm, w[FN], i->pc);

@@ -461,6 +461,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             vm->stats.backedges++;
             if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
                 FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
+            if (vm->allocation_limit && vm->m->allocated_bytes > vm->allocation_limit)
+                FAIL("allocation limit reached (%" PRIu64 " bytes)", vm->allocation_limit);
             count(&in, VM_SHARED_BACKEDGES, vm_tierup_backedges);
             in.fp->pc = target;
             vm->stats.polls++;
@@ -643,6 +645,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                 vm->stats.calls++;
                 if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
                     FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
+                if (vm->allocation_limit && vm->m->allocated_bytes > vm->allocation_limit)
+                    FAIL("allocation limit reached (%" PRIu64 " bytes)", vm->allocation_limit);
                 vm_count_shared(vm, shared, VM_SHARED_INVOCATIONS, vm_tierup_invocations);
                 value_t r;
                 if (vm->tier->call(vm->tier_ctx, vm, &REG(1), in.regs + first, argc, &r) != 0) {
@@ -662,6 +666,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             vm->stats.calls++;
             if (vm->step_limit && vm->stats.backedges + vm->stats.calls > vm->step_limit)
                 FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
+            if (vm->allocation_limit && vm->m->allocated_bytes > vm->allocation_limit)
+                FAIL("allocation limit reached (%" PRIu64 " bytes)", vm->allocation_limit);
             in.fp = &vm->frames[vm->frame_count - 1];
             RELOAD();
             count(&in, VM_SHARED_INVOCATIONS, vm_tierup_invocations);

@@ -168,6 +168,11 @@ struct vm {
     /* When not 0: a run-time error once back-edges plus calls pass it (fuzzing and tests
      * bound programs that would not stop). */
     uint64_t step_limit;
+    /* When not 0: a run-time error, checked where the step limit is, once the mutator's
+     * allocated_bytes (lib/heap, LAB granularity) has passed it (fuzzing bounds the heap a
+     * program can fill, so that heap exhaustion, which ends the process, stays out of
+     * reach). */
+    uint64_t allocation_limit;
     char error[512];
 };
 

@@ -29,6 +29,12 @@
 
 #define FUZZ_MAX_INPUT ((size_t)16 << 10)
 #define FUZZ_STEP_LIMIT 100000
+/* Bytes a VM may allocate: checked at back-edges and calls, so a program can pass it by
+ * at most what one stretch of straight-line code allocates (a function is at most
+ * FUZZ_MAX_INPUT bytes: some thousands of instructions of at most ~2 KiB each, arrays
+ * aside, see creates_arrays), which the heap below leaves room for: heap exhaustion ends
+ * the process (a clean error for waltz, but an exit libFuzzer reports). */
+#define FUZZ_ALLOCATION_LIMIT ((uint64_t)8 << 20)
 #define FUZZ_MAX_FRAMES 256
 
 #define FUZZ_FUNCTIONS 4
@@ -167,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     struct heap_config config = {.young_size_bytes = (size_t)256 << 10,
-                                 .heap_size_bytes = (size_t)16 << 20};
+                                 .heap_size_bytes = (size_t)128 << 20};
     struct heap *heap = heap_create(&config, NULL);
     struct gc *gc = gc_create(heap, NULL);
     struct mutator m;
@@ -189,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         vm->step_limit = FUZZ_STEP_LIMIT;
+        vm->allocation_limit = m.allocated_bytes + FUZZ_ALLOCATION_LIMIT;
         vm->max_frames = FUZZ_MAX_FRAMES;
         struct jit_options options = {.optimize = tier == 1,
                                       .inline_calls = true,

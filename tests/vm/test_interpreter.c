@@ -570,9 +570,38 @@ static void test_step_limit(void **state)
     assert_non_null(strstr(out, "step limit reached"));
 }
 
+/* vm->allocation_limit: a loop that keeps every object it makes (a list of contexts of
+ * 200 slots) stops with the allocation-limit error instead of exhausting the heap; the
+ * same loop, bounded, runs to its result under a limit it stays below. */
+static void test_allocation_limit(void **state)
+{
+    const char *text = "function main registers 2\n LdaSmi 0\n Star r0\n"
+                       "top: LdaSmi %d\n TestLessThan r0\n JumpIfFalse out\n PushContext 200\n"
+                       " Ldar r0\n Inc\n Star r0\n JumpLoop top\nout: Ldar r0\n Return\nend\n";
+    char program[512], out[512];
+    for (int bounded = 0; bounded < 2; bounded++) {
+        snprintf(program, sizeof program, text, bounded ? 100 : 1000000000);
+        struct env e;
+        env_open_config(&e, 0, false);
+        load(&e, program);
+        e.vm->allocation_limit = e.m.allocated_bytes + ((uint64_t)4 << 20);
+        int rc = run(&e, out, sizeof out);
+        assert_int_equal(e.vm->frame_count, 0);
+        env_close(&e);
+        if (bounded) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, "100");
+        } else {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(out, "allocation limit reached"));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_allocation_limit),
         cmocka_unit_test(test_loads_and_moves),
         cmocka_unit_test(test_arithmetic),
         cmocka_unit_test(test_compare_and_jump),
