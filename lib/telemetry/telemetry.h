@@ -78,7 +78,7 @@ struct cycle_record {
 
 struct run_param {
     char name[32];
-    char value[64];
+    char value[4096]; /* a path, such as the FILE of waltz run jit, fits (PATH_MAX) */
 };
 
 /* Everything run.json and summary.csv say about a run besides the recorded events. */

@@ -290,13 +290,15 @@ static void write_summary_csv(FILE *f, const struct write_context *c)
         fputc(',', f);
         put_csv(f, config[i]);
     }
-    char params[TELEMETRY_MAX_PARAMS * (sizeof info->params[0] + 2) + 1] = "";
-    size_t used = 0;
+    size_t params_size = TELEMETRY_MAX_PARAMS * (sizeof info->params[0] + 2) + 1, used = 0;
+    char *params = platform_alloc(params_size);
+    params[0] = '\0';
     for (int i = 0; i < info->param_count && i < TELEMETRY_MAX_PARAMS; i++)
-        used += (size_t)snprintf(params + used, sizeof params - used, "%s%s=%s", i ? ";" : "",
+        used += (size_t)snprintf(params + used, params_size - used, "%s%s=%s", i ? ";" : "",
                                  info->params[i].name, info->params[i].value);
     fputc(',', f);
     put_csv(f, params);
+    platform_free(params);
     fprintf(f, ",%" PRIu32 ",%" PRIu32 ",", info->mutators, info->gc_threads);
     put_csv(f, info->pinning);
     fprintf(f, ",%" PRIu64 ",", info->seed);
@@ -703,18 +705,21 @@ int telemetry_write_run(const struct telemetry *t, const struct run_info *info, 
 int telemetry_write_failed(const struct run_info *info, const char *dir, char *err, size_t err_size)
 {
     static const char *const only_run_json[] = {"run.json"};
-    struct run_info failed = *info;
-    if (!failed.error[0])
-        snprintf(failed.error, sizeof failed.error, "%s", "unknown error");
+    struct run_info *failed = platform_alloc(sizeof *failed); /* too big for a stack */
+    *failed = *info;
+    if (!failed->error[0])
+        snprintf(failed->error, sizeof failed->error, "%s", "unknown error");
     struct write_context c = {
-        .info = &failed,
+        .info = failed,
         .base_ns = info->start_ns,
         .status = "failed",
         .files = only_run_json,
         .file_count = 1,
     };
-    if (make_directories(dir, err, err_size) != 0)
+    if (make_directories(dir, err, err_size) != 0) {
+        platform_free(failed);
         return -1;
+    }
     int rc = write_file(dir, "run.json", write_run_json, &c, err, err_size);
     for (size_t i = 0; i < ARRAY_LENGTH(telemetry_result_files); i++) {
         /* The first error is the one reported. */
@@ -723,5 +728,6 @@ int telemetry_write_failed(const struct run_info *info, const char *dir, char *e
             rc = -1;
         remove_file(dir, telemetry_result_files[i], ".tmp", NULL, 0);
     }
+    platform_free(failed);
     return rc;
 }

@@ -16,6 +16,18 @@ grep -qx 'checksum 75025' "$work/out" || fail "good run: no 'checksum 75025' lin
     fail "good run: run.json missing or not ok"
 grep -q '"file"' "$work/good/run.json" || fail "good run: run.json does not record the file"
 
+# A FILE with a long path (CI's clones are deep): it runs, run.json records it whole, and
+# its assembly errors name it whole.
+long=$work/$(printf 'd%.0s' $(seq 1 200))/$(printf 'e%.0s' $(seq 1 200))
+mkdir -p "$long" && cp "$root/workloads/jit/fib.vm" "$long/fib.vm"
+"$waltz" run jit "$long/fib.vm" --quiet --out "$work/long" >"$work/long.out" 2>&1 ||
+    fail "long path: $(cat "$work/long.out")"
+grep -q "\"$long/fib.vm\"" "$work/long/run.json" || fail "long path: run.json does not hold it"
+printf 'function main\n    Bogus\nend\n' >"$long/bogus.vm"
+"$waltz" run jit "$long/bogus.vm" --quiet --out "$work/long-bogus" >/dev/null 2>"$work/long.err"
+grep -qx "waltz: error: $long/bogus.vm:2:5: error: unknown opcode 'Bogus'" "$work/long.err" ||
+    fail "long path: $(cat "$work/long.err")"
+
 bad() { # name, expected stderr line (grep -x pattern), file contents
     local name=$1 want=$2
     printf '%b' "$3" >"$work/$name.vm"

@@ -5,6 +5,7 @@
  * single file, so bad input costs nothing but one line on stderr.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,7 +376,7 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
         cli_usage_error("waltz run %s needs a %s: waltz run %s %s [flags]", w->name, w->input_name,
                         w->name, w->input_name);
     if (w->input_name && w->check_input) {
-        char error[512];
+        char error[PATH_MAX + 512]; /* an assembly error names FILE */
         if (w->check_input(opts->input, error, sizeof error) != 0)
             cli_usage_error("%s", error);
     }

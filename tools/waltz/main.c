@@ -3,6 +3,7 @@
  * (info.c) and the help texts; every bad input is one "waltz: error: ..." line and exit
  * status 2 (cli.h).
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 _Noreturn void cli_usage_error(const char *fmt, ...)
 {
-    char message[1024];
+    char message[PATH_MAX + 1024]; /* room for a path */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
