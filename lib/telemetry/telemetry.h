@@ -87,7 +87,7 @@ struct run_info {
     char workload[48];
     struct run_param params[TELEMETRY_MAX_PARAMS];
     int param_count;
-    char command_line[1024];
+    char command_line[8192]; /* ends in "..." when the command was longer */
     uint64_t seed;
     uint32_t mutators, gc_threads;
     uint32_t gc_workers, marker_threads; /* the pool's threads; concurrent markers among them */

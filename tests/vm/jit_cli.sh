@@ -23,6 +23,8 @@ mkdir -p "$long" && cp "$root/workloads/jit/fib.vm" "$long/fib.vm"
 "$waltz" run jit "$long/fib.vm" --quiet --out "$work/long" >"$work/long.out" 2>&1 ||
     fail "long path: $(cat "$work/long.out")"
 grep -q "\"$long/fib.vm\"" "$work/long/run.json" || fail "long path: run.json does not hold it"
+grep -q "\"command_line\": \".* run jit $long/fib.vm --quiet --out $work/long\"" \
+    "$work/long/run.json" || fail "long path: run.json's command_line is not whole"
 printf 'function main\n    Bogus\nend\n' >"$long/bogus.vm"
 "$waltz" run jit "$long/bogus.vm" --quiet --out "$work/long-bogus" >/dev/null 2>"$work/long.err"
 grep -qx "waltz: error: $long/bogus.vm:2:5: error: unknown opcode 'Bogus'" "$work/long.err" ||

@@ -200,11 +200,12 @@ static void join_command_line(char *out, size_t size, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool quote = a[0] == '\0' || strpbrk(a, " \t\n'\"\\$`*?;&|<>()") != NULL;
-        char piece[1024];
+        char piece[4 * PATH_MAX + 8]; /* any path, even if every byte is a quote */
         size_t n = 0;
         if (quote)
             piece[n++] = '\'';
-        for (const char *p = a; *p && n + 5 < sizeof piece; p++) {
+        const char *p = a;
+        for (; *p && n + 5 < sizeof piece; p++) {
             if (*p == '\'') {
                 memcpy(piece + n, "'\\''", 4);
                 n += 4;
@@ -216,10 +217,11 @@ static void join_command_line(char *out, size_t size, int argc, char **argv)
             piece[n++] = '\'';
         piece[n] = '\0';
         int k = snprintf(out + used, size - used, "%s%s", i ? " " : "", piece);
-        if (k < 0 || (size_t)k >= size - used) {
+        if (*p || k < 0 || (size_t)k >= size - used) {
             /* Truncated: say so rather than record a different command. */
+            size_t end = strlen(out);
             if (size > 4)
-                memcpy(out + size - 4, "...", 4);
+                memcpy(out + (end + 4 <= size ? end : size - 4), "...", 4);
             return;
         }
         used += (size_t)k;
