@@ -220,9 +220,14 @@ static void materialize(struct vm *vm, struct translated_state *ts, struct deopt
             continue;
         double d;
         memcpy(&d, &v->bits, sizeof d);
+        int64_t smi;
+        v->kind = TRANSLATED_TAGGED;
+        if (vm_double_is_smi(d, &smi)) { /* canonical numbers (lib/vm): no box */
+            *v->handle = value_from_smi(smi);
+            continue;
+        }
         struct object *box = heap_new_heap_number(m, d);
         *v->handle = value_from_object(box);
-        v->kind = TRANSLATED_TAGGED;
         st->materialized_objects++;
         st->boxed_doubles++;
         st->materialized_bytes += object_size(box);

@@ -223,6 +223,9 @@ const struct vm_shape *vm_shape_transition(struct vm_runtime *rt, const struct v
 
 value_t vm_number_from_double(struct vm *vm, double d)
 {
+    int64_t smi;
+    if (vm_double_is_smi(d, &smi))
+        return value_from_smi(smi);
     return value_from_object(heap_new_heap_number(vm->m, d));
 }
 

@@ -212,6 +212,21 @@ static inline value_t vm_boolean(struct vm_runtime *rt, bool b)
 bool vm_value_to_number(value_t v, double *out);
 bool vm_value_is_number(value_t v);
 bool vm_value_truthy(struct vm_runtime *rt, value_t v);
+/* Numbers are canonical: a number whose value is an integer in the Smi range, other than
+ * -0, is always a Smi; every other number is a heap number. So which of the two a number
+ * is follows from its value, and code that keeps doubles unboxed (lib/jit) may box them
+ * at any point, as the interpreter would have (V8's Factory::NewNumber does the same). */
+static inline bool vm_double_is_smi(double d, int64_t *smi)
+{
+    /* [-2^62, 2^62): the Smi range, whose bounds are exact doubles. */
+    if (!(d >= -0x1p62 && d < 0x1p62))
+        return false;
+    int64_t i = (int64_t)d;
+    if ((double)i != d || (i == 0 && __builtin_signbit(d)))
+        return false;
+    *smi = i;
+    return true;
+}
 /* A number as a value: a Smi when it is an integer in range, else a heap number. */
 value_t vm_number_from_int(struct vm *vm, int64_t i);
 value_t vm_number_from_double(struct vm *vm, double d);

@@ -153,6 +153,15 @@ static void test_arithmetic(void **state)
                   " Return\nend\n",
                   0, "9.2233720370002493e+18");
     check_program("function main\n LdaSmi 0\n Negate\n Return\nend\n", 0, "-0");
+    /* Canonical numbers: 0.5 x 4 is the Smi 2, so it is an array index (a heap number is
+     * not), and 0.5 x 0 is the Smi 0 but -0.5 x 0 the double -0. */
+    check_program("function main registers 2\n LdaSmi 4\n CreateArray\n Star r0\n"
+                  " LdaConstant 0.5\n Star r1\n LdaSmi 4\n Mul r1\n LdaKeyedProperty r0\n"
+                  " Return\nend\n",
+                  0, "undefined");
+    check_program("function main registers 1\n LdaConstant -0.5\n Star r0\n LdaSmi 0\n Mul r0\n"
+                  " Return\nend\n",
+                  0, "-0");
     check_program("function main registers 1\n LdaTrue\n Star r0\n LdaSmi 1\n Add r0\n Return\n"
                   "end\n",
                   -1, "main@8: Add needs numbers, got true and 1");
