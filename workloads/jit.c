@@ -168,6 +168,7 @@ int jit_runner_run(struct workload_run *run, struct vm_module *module, int64_t r
     j.jit_options.optimize = workload_param(run, "opt") != 0;
     j.jit_options.inline_calls = true;
     j.jit_options.escape_analysis = true;
+    j.jit_options.unbox_doubles = workload_param(run, "unbox-doubles") != 0;
     j.jit_options.deopt_stress = (uint64_t)workload_param(run, "deopt-stress");
     vm_tierup_invocations = workload_param(run, "tierup-calls");
     vm_tierup_backedges = workload_param(run, "tierup-loops");
@@ -227,12 +228,14 @@ int jit_runner_run(struct workload_run *run, struct vm_module *module, int64_t r
                 "jit (--opt %s): functions optimized %" PRIu64 ", not optimizable %" PRIu64
                 "%s%s%s, optimized calls %" PRIu64 ", guards executed %" PRIu64 ", deopts %" PRIu64
                 "%s%s%s, lazy unlinks %" PRIu64 ", inlined call sites %" PRIu64
-                ", objects elided %" PRIu64 ", constants folded %" PRIu64 "\n",
+                ", objects elided %" PRIu64 ", constants folded %" PRIu64 ", double ops %" PRIu64
+                " (boxes %" PRIu64 ")\n",
                 j.jit_options.optimize ? "on" : "off", jt.functions_optimized, rejected,
                 rejected ? " (" : "", why + (rejected ? 1 : 0), rejected ? ")" : "",
                 jt.optimized_calls, jt.guards_executed, deopts, deopts ? " (" : "",
                 reasons + (deopts ? 1 : 0), deopts ? ")" : "", jt.lazy_unlinks,
-                jt.inlined_call_sites, jt.objects_elided, jt.constants_folded);
+                jt.inlined_call_sites, jt.objects_elided, jt.constants_folded, jt.double_ops,
+                jt.boxes);
     }
     run->checksum = checksum;
     vm_runtime_destroy(j.rt);

@@ -4,8 +4,8 @@
  * checked against the module's .expect, its JIT statistics printed and its deopts
  * recorded in telemetry (deopts.csv, trace.json).
  *
- * Offers:  jit_runner_run; JIT_RUNNER_FLAGS, the flags it reads (--opt, --deopt-stress,
- *          --tierup-calls, --tierup-loops), for a workload's flag list.
+ * Offers:  jit_runner_run; JIT_RUNNER_FLAGS, the flags it reads (--opt, --unbox-doubles,
+ *          --deopt-stress, --tierup-calls, --tierup-loops), for a workload's flag list.
  * Needs:   lib/vm, lib/jit, lib/telemetry.
  */
 #ifndef WALTZ_JIT_RUNNER_H
@@ -18,6 +18,12 @@ extern const char *const jit_runner_opt_choices[];
 
 #define JIT_RUNNER_FLAGS                                                                           \
     {"opt", "the optimizing tier (lib/jit)", 1, 0, 1, jit_runner_opt_choices},                     \
+        {"unbox-doubles",                                                                          \
+         "number arithmetic of optimized code on unboxed doubles (off: every result boxed)",       \
+         1,                                                                                        \
+         0,                                                                                        \
+         1,                                                                                        \
+         jit_runner_opt_choices},                                                                  \
         {"deopt-stress", "fail every N-th guard of optimized code on purpose (0: off)", 0, 0,      \
          1000000000},                                                                              \
         {"tierup-calls", "invocations after which a function is optimized", VM_TIERUP_INVOCATIONS, \

@@ -31,6 +31,7 @@
     X(OUT_OF_BOUNDS, out_of_bounds)                                                                \
     X(SMI_OVERFLOW, smi_overflow)                                                                  \
     X(DEPENDENCY_CHANGED, dependency_changed)                                                      \
+    X(LOST_PRECISION, lost_precision)                                                              \
     X(STRESS, stress)
 
 enum deopt_reason {

@@ -41,6 +41,15 @@ enum jit_op {
     J_INLINE_ENTER,
     J_INLINE_RETURN,
     J_EA_CREATE,
+    /* Unboxed doubles (compiler.c, "Representation selection"): the value lives as raw
+     * double bits in the activation's spill slot of the same index, which the GC does not
+     * visit; the tagged slot is stale until a J_BOX writes the boxed number back. */
+    J_ARITH_F64, /* spill[acc] = b OP acc, operands read as the unboxed flags say */
+    J_UNARY_F64, /* spill[acc] = Inc/Dec/Negate acc */
+    J_CMP_F64,   /* acc (tagged boolean) = b CMP acc */
+    J_SQRT_F64,  /* spill[acc] = sqrt(b) */
+    J_MOV_F64,   /* spill[a] = spill[b] */
+    J_BOX,       /* w[a] = the number in spill[a] (a Smi when integral: canonical numbers) */
 };
 
 /* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers
@@ -51,10 +60,13 @@ struct jit_insn {
     uint8_t op, sub, a, b;
     int32_t x;
     uint32_t pc, deopt;
-    uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against */
+    uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against;
+                        arithmetic and comparisons: the site's feedback slot */
     uint8_t fuse, fuse_reg;
     uint8_t acc, fn; /* the window slots of this instruction's frame's accumulator and function */
+    uint8_t unboxed; /* *_F64: which operands are read from spill slots (JIT_UNBOXED_*) */
 };
+enum { JIT_UNBOXED_B = 1, JIT_UNBOXED_ACC = 2 };
 
 /* Superinstructions: an instruction followed by a Star or a JumpIfTrue/JumpIfFalse does
  * that one's work too and skips it (the skipped instruction stays in the stream, so a
@@ -77,6 +89,7 @@ struct jit {
     struct jit_options options;
     struct jit_stats stats;
     value_t *file;
+    uint64_t *spill; /* raw double bits, indexed as file (not a root) */
     size_t top;
     size_t depth; /* optimized activations running */
     uint64_t stress_count;
@@ -105,6 +118,22 @@ static inline uint32_t u32(const uint8_t *p)
 {
     return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
+
+/* A set of window slots (a window has at most 255). */
+struct jit_slot_set {
+    uint64_t bits[4];
+};
+static inline bool jit_slot_set_has(const struct jit_slot_set *s, unsigned k)
+{
+    return (s->bits[k >> 6] >> (k & 63)) & 1;
+}
+
+/* Representation selection (representation.c): rewrites the n instructions of *insns (and
+ * their *inlined_from entries) with boxes and double moves where needed, remaps the jumps,
+ * and returns the new count; *unboxed_before[k] is the set of slots whose value is only
+ * in a spill slot when instruction k starts (for its deopt point). */
+size_t jit_select_representations(struct jit_insn **insns, uint32_t **inlined_from, size_t n,
+                                  struct jit_slot_set **unboxed_before, struct jit_stats *stats);
 
 /* Compiles the function in *function_slot and links the code into it (compiler.c). 0, or
  * -1 when the function cannot be optimized (its shared info then says NO_OPT). May

@@ -24,7 +24,8 @@ static bool is_guard(uint8_t op)
            op == J_CMP_SMI || op == J_CMP || op == J_LDA_GLOBAL || op == J_CALL ||
            op == J_LOAD_FIELD || op == J_STORE_FIELD || op == J_STORE_TRANSITION ||
            op == J_CREATE_ARRAY || op == J_LOAD_ELEMENT || op == J_STORE_ELEMENT ||
-           op == J_INTRINSIC || op == J_CREATE_OBJECT || op == J_INLINE_ENTER;
+           op == J_INTRINSIC || op == J_CREATE_OBJECT || op == J_INLINE_ENTER ||
+           op == J_ARITH_F64 || op == J_UNARY_F64 || op == J_CMP_F64 || op == J_SQRT_F64;
 }
 
 static int reject(struct jit *j, struct object *shared, enum jit_reject why)
@@ -54,7 +55,8 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
     int64_t lattice = 0;
     if (table[op].feedback == VM_FEEDBACK_BINARY_OP || table[op].feedback == VM_FEEDBACK_COMPARE) {
         int k = table[op].operands[0] == VM_OPERAND_FEEDBACK ? 1 : 2;
-        lattice = value_to_smi(object_get(feedback, 2 + u16(code + at + k)));
+        i->map_id = u16(code + at + k); /* the site's slot: a lost_precision deopt widens it */
+        lattice = value_to_smi(object_get(feedback, 2 + i->map_id));
     }
     switch (op) {
     case VM_OP_LdaSmi:
@@ -94,21 +96,24 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
     case VM_OP_Mul:
     case VM_OP_Div:
     case VM_OP_Mod:
-        i->op =
-            lattice == VM_TYPE_SMI && op != VM_OP_Div && op != VM_OP_Mod ? J_ARITH_SMI : J_ARITH;
+        i->op = lattice == VM_TYPE_SMI && op != VM_OP_Div && op != VM_OP_Mod ? J_ARITH_SMI
+                : lattice == VM_TYPE_NUMBER                                  ? J_ARITH_F64
+                                                                             : J_ARITH;
         i->b = R(1);
         break;
     case VM_OP_Inc:
     case VM_OP_Dec:
     case VM_OP_Negate:
-        i->op = lattice == VM_TYPE_SMI ? J_UNARY_SMI : J_UNARY;
+        i->op = lattice == VM_TYPE_SMI      ? J_UNARY_SMI
+                : lattice == VM_TYPE_NUMBER ? J_UNARY_F64
+                                            : J_UNARY;
         break;
     case VM_OP_TestEqual:
     case VM_OP_TestLessThan:
     case VM_OP_TestLessThanOrEqual:
     case VM_OP_TestGreaterThan:
     case VM_OP_TestGreaterThanOrEqual:
-        i->op = lattice == VM_TYPE_SMI ? J_CMP_SMI : J_CMP;
+        i->op = lattice == VM_TYPE_SMI ? J_CMP_SMI : lattice == VM_TYPE_NUMBER ? J_CMP_F64 : J_CMP;
         i->b = R(1);
         break;
     case VM_OP_LogicalNot:
@@ -181,7 +186,7 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
     case VM_OP_CallIntrinsic:
         if (code[at + 1] == VM_INTRINSIC_collect_garbage || code[at + 3] != 1)
             goto unsupported;
-        i->op = J_INTRINSIC;
+        i->op = code[at + 1] == VM_INTRINSIC_sqrt ? J_SQRT_F64 : J_INTRINSIC;
         i->sub = code[at + 1];
         i->b = R(2);
         break;
@@ -564,10 +569,26 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         j->stats.objects_elided++;
     }
     j->stats.constants_folded += fold_constants(insns, n, inlined_from, window);
+    struct jit_slot_set *unboxed = NULL;
+    if (j->options.unbox_doubles) {
+        n = jit_select_representations(&insns, &inlined_from, n, &unboxed, &j->stats);
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            uint8_t *op = &insns[k].op;
+            *op = *op == J_ARITH_F64   ? J_ARITH
+                  : *op == J_UNARY_F64 ? J_UNARY
+                  : *op == J_CMP_F64   ? J_CMP
+                  : *op == J_SQRT_F64  ? J_INTRINSIC
+                                       : *op;
+        }
+        unboxed = platform_calloc(n ? n : 1, sizeof *unboxed);
+    }
     for (size_t k = 0; k + 1 < n; k++) {
         uint8_t op = insns[k].op, next = insns[k + 1].op;
+        /* Not fused: control transfers, and what leaves its result in a spill slot. */
         if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_RETURN ||
-            op == J_INLINE_ENTER || op == J_INLINE_RETURN)
+            op == J_INLINE_ENTER || op == J_INLINE_RETURN || op == J_ARITH_F64 ||
+            op == J_UNARY_F64 || op == J_SQRT_F64 || op == J_MOV_F64 || op == J_BOX)
             continue;
         if (next == J_MOV && insns[k + 1].sub == VM_OP_Star) {
             insns[k].fuse = JIT_FUSE_STAR;
@@ -588,14 +609,18 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         insns[k].deopt = translation_begin_point(b);
         uint32_t site = inlined_from[k];
         uint32_t outer_pc = site == UINT32_MAX ? insns[k].pc : site + table[VM_OP_Call].size_bytes;
+/* Where window slot s is at this deopt point: a tagged register or an unboxed double. */
+#define LOC(s)                                                                                     \
+    (jit_slot_set_has(&unboxed[k], (s)) ? deopt_loc(DEOPT_LOC_DOUBLE_STACK_SLOT, (s))              \
+                                        : deopt_loc(DEOPT_LOC_REGISTER, (s)))
         translation_begin_frame(b, fn_literal, outer_pc, nregs);
-        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, nregs + 1));
-        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, nregs));
+        translation_add(b, LOC(nregs + 1));
+        translation_add(b, LOC(nregs));
         const struct vm_shape *sh =
             elide ? ea.shape_before[site == UINT32_MAX ? insns[k].pc : site] : NULL;
         for (uint32_t r = 0; r < nregs; r++) {
             if (!sh || r != ea.reg) {
-                translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, r));
+                translation_add(b, LOC(r));
                 continue;
             }
             translation_add(
@@ -603,18 +628,20 @@ int jit_compile(struct jit *j, const value_t *function_slot)
                                       1u + ea.capacity));
             translation_add(b, deopt_loc_smi(0));
             for (uint32_t f = 0; f < ea.capacity; f++)
-                translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, fbase + f));
+                translation_add(b, LOC(fbase + f));
         }
         if (site == UINT32_MAX)
             continue;
         uint32_t cregs = insns[k].acc - cbase;
         translation_begin_frame(b, translation_builder_literal(b, inline_target[site]), insns[k].pc,
                                 cregs);
-        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, insns[k].acc + 1u));
-        translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, insns[k].acc));
+        translation_add(b, LOC(insns[k].acc + 1u));
+        translation_add(b, LOC(insns[k].acc));
         for (uint32_t r = 0; r < cregs; r++)
-            translation_add(b, deopt_loc(DEOPT_LOC_REGISTER, cbase + r));
+            translation_add(b, LOC(cbase + r));
+#undef LOC
     }
+    platform_free(unboxed);
     platform_free(inline_shared);
     platform_free(inline_target);
     platform_free(inlined_from);

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "barrier/barrier.h"
 #include "jit/code.h"
@@ -44,6 +45,52 @@ static inline bool to_number(value_t v, double *out)
 }
 
 static bool fits_smi(int64_t v) { return v >= VALUE_SMI_MIN && v <= VALUE_SMI_MAX; }
+
+/* Unboxed doubles live as raw bits in the activation's spill slots. */
+static inline double spill_get(const uint64_t *s, size_t k)
+{
+    double d;
+    memcpy(&d, &s[k], sizeof d);
+    return d;
+}
+static inline void spill_set(uint64_t *s, size_t k, double d) { memcpy(&s[k], &d, sizeof d); }
+
+/* The largest magnitude up to which every integer is a double: past it, integer and
+ * double arithmetic part ways. */
+#define EXACT_LIMIT 0x1p53
+
+/* An operand of a double instruction, from its spill slot or unboxed from its tagged slot:
+ * DEOPT_REASON_NONE, or why it cannot be used (not a number; a Smi a double cannot hold
+ * exactly, which the interpreter would compute with as an integer). */
+static inline enum deopt_reason f64_operand(const value_t *w, const uint64_t *s, size_t k,
+                                            bool unboxed, double *out)
+{
+    if (unboxed) {
+        *out = spill_get(s, k);
+        return DEOPT_REASON_NONE;
+    }
+    value_t v = w[k];
+    if (value_is_smi(v)) {
+        int64_t i = value_to_smi(v);
+        *out = (double)i;
+        return i >= -(int64_t)EXACT_LIMIT && i <= (int64_t)EXACT_LIMIT
+                   ? DEOPT_REASON_NONE
+                   : DEOPT_REASON_LOST_PRECISION;
+    }
+    if (value_is_strong(v) && object_type(value_to_object(v)) == TYPE_HEAP_NUMBER) {
+        *out = heap_number_value(value_to_object(v));
+        return DEOPT_REASON_NONE;
+    }
+    return DEOPT_REASON_NOT_NUMBER;
+}
+
+/* Whether the interpreter would hold x as a Smi (canonical numbers), and so compute with
+ * it as an integer. */
+static inline bool smi_valued(double x)
+{
+    int64_t unused;
+    return vm_double_is_smi(x, &unused);
+}
 
 /* vm_value_truthy with the booleans (what comparisons leave) decided inline. */
 static inline bool truthy(struct vm_runtime *rt, value_t v)
@@ -100,6 +147,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     }
     size_t base = j->top;
     value_t *w = j->file + base;
+    uint64_t *sp = j->spill + base;
     value_t undefined = vm_undefined(rt);
     for (size_t r = nregs; r < window; r++)
         w[r] = undefined;
@@ -167,6 +215,12 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         [J_LOAD_ELEMENT] = &&op_J_LOAD_ELEMENT,
         [J_STORE_ELEMENT] = &&op_J_STORE_ELEMENT,
         [J_INTRINSIC] = &&op_J_INTRINSIC,
+        [J_ARITH_F64] = &&op_J_ARITH_F64,
+        [J_UNARY_F64] = &&op_J_UNARY_F64,
+        [J_CMP_F64] = &&op_J_CMP_F64,
+        [J_SQRT_F64] = &&op_J_SQRT_F64,
+        [J_MOV_F64] = &&op_J_MOV_F64,
+        [J_BOX] = &&op_J_BOX,
     };
 #define NEXT                                                                                       \
     do {                                                                                           \
@@ -252,6 +306,56 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         w[i->acc] = vm_number_from_double(vm, d);
         NEXT;
     }
+    /* Double instructions. The interpreter computes with two Smi-valued operands as
+     * integers: where the double result could differ from that (its magnitude reaches
+     * 2^53), the guard hands the operation back to it. */
+    op_J_ARITH_F64 : {
+        double x, y, r;
+        enum deopt_reason why = f64_operand(w, sp, i->b, i->unboxed & JIT_UNBOXED_B, &x);
+        if (why == DEOPT_REASON_NONE)
+            why = f64_operand(w, sp, i->acc, i->unboxed & JIT_UNBOXED_ACC, &y);
+        GUARD(why == DEOPT_REASON_NONE, why);
+        r = i->sub == VM_OP_Add   ? x + y
+            : i->sub == VM_OP_Sub ? x - y
+            : i->sub == VM_OP_Mul ? x * y
+            : i->sub == VM_OP_Div ? x / y
+                                  : fmod(x, y);
+        GUARD(!(fabs(r) >= EXACT_LIMIT) || !smi_valued(x) || !smi_valued(y),
+              DEOPT_REASON_LOST_PRECISION);
+        spill_set(sp, i->acc, r);
+        NEXT;
+    }
+    op_J_UNARY_F64 : {
+        double x, r;
+        enum deopt_reason why = f64_operand(w, sp, i->acc, i->unboxed & JIT_UNBOXED_ACC, &x);
+        GUARD(why == DEOPT_REASON_NONE, why);
+        r = i->sub == VM_OP_Inc ? x + 1 : i->sub == VM_OP_Dec ? x - 1 : -x;
+        GUARD(!(fabs(r) >= EXACT_LIMIT) || !smi_valued(x), DEOPT_REASON_LOST_PRECISION);
+        spill_set(sp, i->acc, r);
+        NEXT;
+    }
+    op_J_CMP_F64 : {
+        double x, y;
+        enum deopt_reason why = f64_operand(w, sp, i->b, i->unboxed & JIT_UNBOXED_B, &x);
+        if (why == DEOPT_REASON_NONE)
+            why = f64_operand(w, sp, i->acc, i->unboxed & JIT_UNBOXED_ACC, &y);
+        GUARD(why == DEOPT_REASON_NONE, why);
+        w[i->acc] = vm_boolean(rt, vm_compare_doubles((enum vm_opcode)i->sub, x, y));
+        NEXT;
+    }
+    op_J_SQRT_F64 : {
+        double x;
+        enum deopt_reason why = f64_operand(w, sp, i->b, i->unboxed & JIT_UNBOXED_B, &x);
+        GUARD(why == DEOPT_REASON_NONE, why);
+        spill_set(sp, i->acc, sqrt(x));
+        NEXT;
+    }
+    op_J_MOV_F64:
+        sp[i->a] = sp[i->b];
+        NEXT;
+    op_J_BOX:
+        w[i->a] = vm_number_from_double(vm, spill_get(sp, i->a));
+        NEXT;
     op_J_UNARY_SMI : {
         value_t v = w[i->acc];
         GUARD(value_is_smi(v), DEOPT_REASON_NOT_SMI);
@@ -479,8 +583,14 @@ deopt : {
                                 ~(int64_t)VM_SHARED_FLAG_TIERUP_REQUESTED));
     object_store(m, shared, VM_SHARED_INVOCATIONS, value_from_smi(0));
     object_store(m, shared, VM_SHARED_BACKEDGES, value_from_smi(0));
+    /* Doubles cannot compute this site as the interpreter does: the next compile uses the
+     * generic instruction there (feedback "any"), not the double one again. */
+    if (reason == DEOPT_REASON_LOST_PRECISION) {
+        struct object *fb = value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_FEEDBACK));
+        object_store(m, fb, 2 + i->map_id, value_from_smi(VM_TYPE_ANY));
+    }
     j->stats.deopts[reason]++;
-    struct deopt_machine_state state = {(const uint64_t *)w, window, NULL, 0};
+    struct deopt_machine_state state = {(const uint64_t *)w, window, sp, window};
     struct deopt_stats ds;
     int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], i->deopt, reason,
                          &state, &ds, result);

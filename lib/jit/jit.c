@@ -66,12 +66,14 @@ struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
 {
     struct jit *j = platform_calloc(1, sizeof *j);
     j->vm = vm;
-    j->options =
-        options
-            ? *options
-            : (struct jit_options){.optimize = true, .inline_calls = true, .escape_analysis = true};
+    j->options = options ? *options
+                         : (struct jit_options){.optimize = true,
+                                                .inline_calls = true,
+                                                .escape_analysis = true,
+                                                .unbox_doubles = true};
     j->stats.last_unsupported_opcode = -1;
     j->file = platform_calloc(JIT_FILE_SLOTS, sizeof *j->file);
+    j->spill = platform_calloc(JIT_FILE_SLOTS, sizeof *j->spill);
     heap_add_root_provider(vm->m->heap, jit_visit_file, j);
     vm->tier = &jit_tier;
     vm->tier_ctx = j;
@@ -86,6 +88,7 @@ void jit_detach(struct jit *j)
     }
     heap_remove_root_provider(j->vm->m->heap, jit_visit_file, j);
     platform_free(j->file);
+    platform_free(j->spill);
     platform_free(j);
 }
 
@@ -102,6 +105,8 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->inlined_call_sites += s->inlined_call_sites;
     t->objects_elided += s->objects_elided;
     t->constants_folded += s->constants_folded;
+    t->double_ops += s->double_ops;
+    t->boxes += s->boxes;
     t->guards_executed += s->guards_executed;
     t->lazy_unlinks += s->lazy_unlinks;
 }

@@ -55,6 +55,7 @@ struct jit_options {
     uint64_t deopt_stress; /* --deopt-stress N: every N-th guard fails; 0 = off */
     bool inline_calls;     /* inline small monomorphic callees (depth 1) */
     bool escape_analysis;  /* elide a non-escaping CreateObject (compiler.c) */
+    bool unbox_doubles;    /* number arithmetic on unboxed doubles in spill slots */
     const struct jit_events *events;
     void *events_ctx;
 };
@@ -65,6 +66,8 @@ struct jit_stats {
     uint64_t deopts[DEOPT_REASON_COUNT];
     uint64_t optimized_calls, inlined_call_sites, objects_elided, guards_executed;
     uint64_t constants_folded;   /* Smi operations and comparisons of known operands */
+    uint64_t double_ops;         /* instructions compiled to compute on unboxed doubles */
+    uint64_t boxes;              /* box instructions: unboxed doubles written back tagged */
     uint64_t lazy_unlinks;       /* closures reset at entry because their code was marked */
     int last_unsupported_opcode; /* -1 if none */
 };

@@ -201,6 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct jit_options options = {.optimize = tier == 1,
                                       .inline_calls = true,
                                       .escape_analysis = true,
+                                      .unbox_doubles = true,
                                       .deopt_stress = size % 7 == 0 ? 3 : 0};
         struct jit *jit = jit_attach(vm, &options);
         for (int r = 0; r < FUZZ_RUNS; r++) {

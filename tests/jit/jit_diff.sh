@@ -24,7 +24,8 @@ result() { # prints "main returned ...|checksum ..." of one run, or fails
 }
 for prog in fib nbody objects arrays closures intloop; do
     file=$root/workloads/jit/$prog.vm
-    for flags in "--repeat 2" "--repeat 2 --deopt-stress 1" "--repeat 2 --deopt-stress 3" \
+    for flags in "--repeat 2" "--repeat 2 --unbox-doubles off" "--repeat 2 --deopt-stress 1" \
+        "--repeat 2 --deopt-stress 3" \
         "--repeat 2 --deopt-stress 7" "--gc-stress 7 $verify" "--gc-stress 50 --deopt-stress 3 $verify" \
         "--mutators 4 --repeat 2" "--mutators 4 --deopt-stress 7"; do
         # shellcheck disable=SC2086
@@ -115,6 +116,16 @@ bad "waltz: error: --tierup-calls 0 is out of range for jit: 1..1000000000" --ti
 "$waltz" run jit --help >"$work/help" 2>&1
 grep -q -- "--opt off|on .*(default on)" "$work/help" || fail "--help does not show --opt"
 grep -q -- "--deopt-stress N" "$work/help" || fail "--help does not show --deopt-stress"
+grep -q -- "--unbox-doubles off|on .*(default on)" "$work/help" ||
+    fail "--help does not show --unbox-doubles"
+
+# nbody's hot loop computes on unboxed doubles, and boxes fewer results than it computes.
+"$waltz" run jit "$root/workloads/jit/nbody.vm" --repeat 3 "${common[@]}" --out "$work/nbody" \
+    >"$work/nbody.txt" 2>&1
+line=$(grep '^jit' "$work/nbody.txt")
+ops=$(echo "$line" | sed -n 's/.*double ops \([0-9]*\) (boxes \([0-9]*\)).*/\1/p')
+boxes=$(echo "$line" | sed -n 's/.*double ops \([0-9]*\) (boxes \([0-9]*\)).*/\2/p')
+[ -n "$ops" ] && [ "$ops" -gt 0 ] && [ "$boxes" -lt "$ops" ] || fail "nbody unboxed: $line"
 
 [ $fails -eq 0 ] && echo "jit differential: all checks passed"
 exit $((fails > 0))

@@ -53,6 +53,12 @@ static const char program[] =
     "  LdaSmi 6\n  Star r1\n  LdaSmi 7\n  Mul r1\n  Star r1\n  LdaSmi 4\n  Star r0\n"
     "  Ldar r1\n  LdaSmi 3\n  Star r1\n  LdaSmi 4\n  TestLessThan r1\n  JumpIfFalse no\n"
     "  LdaSmi 42\n  Star r1\n  Ldar r0\n  Add r1\n  Return\nno:\n  LdaSmi -1\n  Return\nend\n"
+    "function halve params 2 registers 4\n" /* n times x = x * 0.5 + 1.5; x */
+    "  LdaSmi 0\n  Star r2\n"
+    "loop:\n  Ldar r1\n  TestLessThan r2\n  JumpIfFalse done\n"
+    "  LdaConstant 0.5\n  Mul r0\n  Star r3\n  LdaConstant 1.5\n  Add r3\n  Star r0\n"
+    "  Ldar r2\n  Inc\n  Star r2\n  JumpLoop loop\n"
+    "done:\n  Ldar r0\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -65,6 +71,7 @@ struct env {
     struct jit *jit;
     value_t args[4]; /* call arguments: a root of their own (handles need not be contiguous) */
     int optimized_events, deopt_events;
+    uint32_t most_boxed; /* the most doubles one deopt boxed */
     struct deopt_stats last_deopt;
     bool kinds_ok;
     struct handle_scope scope;
@@ -89,6 +96,8 @@ static void on_deopt(void *ctx, struct vm *vm, const struct deopt_stats *s, cons
     struct env *e = ctx;
     e->deopt_events++;
     e->last_deopt = *s;
+    if (s->boxed_doubles > e->most_boxed)
+        e->most_boxed = s->boxed_doubles;
     e->kinds_ok = strcmp(kind, "eager") == 0 && strcmp(code_unlinking, "lazy") == 0;
 }
 
@@ -117,6 +126,7 @@ static void env_open(struct env *e, uint64_t gc_stress, uint64_t deopt_stress)
                             .deopt_stress = deopt_stress,
                             .inline_calls = true,
                             .escape_analysis = true,
+                            .unbox_doubles = true,
                             .events = &events,
                             .events_ctx = e};
     e->jit = jit_attach(e->vm, &o);
@@ -278,8 +288,10 @@ static void run_not_number(uint64_t gc_stress)
 static void test_not_number(void **state) { run_not_number(0); }
 static void test_not_number_stress(void **state) { run_not_number(1); }
 
-/* The overflow deopt leaves number feedback behind: the code compiled next uses the
- * number-checked Add and overflows no more. */
+/* The overflow deopt leaves number feedback behind: the code compiled next uses the double
+ * Add, whose operand SMI_MAX a double cannot hold exactly; that lost_precision deopt widens
+ * the site's feedback to "any", and the code compiled after it uses the generic Add, which
+ * deopts no more. */
 static void run_reopt(uint64_t gc_stress)
 {
     struct env e;
@@ -293,8 +305,9 @@ static void run_reopt(uint64_t gc_stress)
         assert_true(d == (double)VALUE_SMI_MAX + 1.0);
     }
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_SMI_OVERFLOW], 1);
-    assert_int_equal(stats(&e)->functions_optimized, 2);
-    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 1);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_LOST_PRECISION], 1);
+    assert_int_equal(stats(&e)->functions_optimized, 3);
+    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 2);
     assert_true(has_code(f));
     env_close(&e);
 }
@@ -464,6 +477,48 @@ static void run_fold(uint64_t gc_stress)
     }
     env_close(&e);
 }
+/* Unboxed doubles: halve's Mul and Add compute on doubles in spill slots; x (r0) is boxed
+ * once per iteration, at the back-edge, because the loop header reads it, and the
+ * temporary r3 never (it is dead there). The results are exact. Under --deopt-stress 6
+ * the guard of Inc fails while x is only in its spill slot (and never integral, when x
+ * starts at 0.25 + i), and the deoptimizer boxes it. */
+static double halve_expected(double x, int n)
+{
+    for (int k = 0; k < n; k++)
+        x = x * 0.5 + 1.5;
+    return x;
+}
+
+static void run_unboxed(uint64_t gc_stress, uint64_t deopt_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, deopt_stress);
+    value_t *f = global(&e, "halve");
+    for (int i = 0; i < 12; i++) {
+        e.args[0] = i % 2 ? value_from_smi(i) : vm_number_from_double(e.vm, 0.25 + i);
+        e.args[1] = value_from_smi(20 + i);
+        value_t result;
+        double d;
+        assert_int_equal(vm_call(e.vm, f, e.args, 2, &result), 0);
+        assert_true(vm_value_to_number(result, &d));
+        assert_true(d == halve_expected(i % 2 ? i : 0.25 + i, 20 + i));
+    }
+    assert_true(stats(&e)->functions_optimized >= 1);
+    if (deopt_stress == 0) {
+        assert_int_equal(stats(&e)->functions_optimized, 1);
+        assert_int_equal(stats(&e)->double_ops, 2);
+        assert_int_equal(stats(&e)->boxes, 1);
+        assert_true(has_code(f));
+    } else {
+        assert_true(e.deopt_events > 0);
+        assert_true(e.most_boxed >= 1);
+    }
+    env_close(&e);
+}
+static void test_unboxed(void **state) { run_unboxed(0, 0); }
+static void test_unboxed_stress(void **state) { run_unboxed(1, 0); }
+static void test_unboxed_deopts(void **state) { run_unboxed(1, 6); }
+
 static void test_fold(void **state) { run_fold(0); }
 static void test_fold_stress(void **state) { run_fold(1); }
 
@@ -481,6 +536,8 @@ int main(void)
         cmocka_unit_test(test_escape),         cmocka_unit_test(test_escape_stress),
         cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
         cmocka_unit_test(test_fold),           cmocka_unit_test(test_fold_stress),
+        cmocka_unit_test(test_unboxed),        cmocka_unit_test(test_unboxed_stress),
+        cmocka_unit_test(test_unboxed_deopts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
