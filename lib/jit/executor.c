@@ -512,6 +512,12 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         value_t n = w[i->acc];
         GUARD(value_is_smi(n) && value_to_smi(n) >= 0 && value_to_smi(n) <= JIT_MAX_ARRAY_LENGTH,
               DEOPT_REASON_NOT_SMI);
+        if (vm_array_past_allocation_limit(vm, value_to_smi(n))) {
+            snprintf(vm->error, sizeof vm->error,
+                     "%s@%" PRIu32 ": allocation limit reached (%" PRIu64 " bytes)",
+                     name_of(vm, w[i->fn]), i->pc, vm->allocation_limit);
+            goto fail;
+        }
         w[i->acc] = vm_new_array(vm, value_to_smi(n));
         NEXT;
     }

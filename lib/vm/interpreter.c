@@ -533,6 +533,8 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                 FAIL("CreateArray needs a length 0..%" PRId64 ", got %s", VM_MAX_ARRAY_LENGTH,
                      text[0]);
             }
+            if (vm_array_past_allocation_limit(vm, value_to_smi(length)))
+                FAIL("allocation limit reached (%" PRIu64 " bytes)", vm->allocation_limit);
             in.fp->pc = pc;
             ACC = vm_new_array(vm, value_to_smi(length));
             RELOAD();

@@ -169,9 +169,9 @@ struct vm {
      * bound programs that would not stop). */
     uint64_t step_limit;
     /* When not 0: a run-time error, checked where the step limit is, once the mutator's
-     * allocated_bytes (lib/heap, LAB granularity) has passed it (fuzzing bounds the heap a
-     * program can fill, so that heap exhaustion, which ends the process, stays out of
-     * reach). */
+     * allocated_bytes (lib/heap, LAB granularity) has passed it, and by CreateArray before
+     * an array would pass it (fuzzing bounds the heap a program can fill, so that heap
+     * exhaustion, which ends the process, stays out of reach). */
     uint64_t allocation_limit;
     char error[512];
 };
@@ -226,6 +226,13 @@ static inline bool vm_double_is_smi(double d, int64_t *smi)
         return false;
     *smi = i;
     return true;
+}
+/* Whether an array of length elements would take the mutator past vm->allocation_limit
+ * (the one allocation that can be large: CreateArray checks it before allocating). */
+static inline bool vm_array_past_allocation_limit(const struct vm *vm, int64_t length)
+{
+    return vm->allocation_limit &&
+           vm->m->allocated_bytes + (uint64_t)(length + 4) * 8 > vm->allocation_limit;
 }
 /* A number as a value: a Smi when it is an integer in range, else a heap number. */
 value_t vm_number_from_int(struct vm *vm, int64_t i);

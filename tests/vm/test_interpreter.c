@@ -605,6 +605,29 @@ static void test_allocation_limit(void **state)
             assert_non_null(strstr(out, "allocation limit reached"));
         }
     }
+    /* One CreateArray that would pass the limit fails before it allocates; a small one
+     * under the same limit runs. */
+    for (int big = 0; big < 2; big++) {
+        snprintf(program, sizeof program,
+                 "function main\n LdaSmi %d\n CreateArray\n LdaSmi 7\n Return\nend\n",
+                 big ? 16000000 : 1000);
+        struct env e;
+        env_open_config(&e, 0, false);
+        load(&e, program);
+        e.vm->allocation_limit = e.m.allocated_bytes + ((uint64_t)4 << 20);
+        uint64_t before = e.m.allocated_bytes;
+        int rc = run(&e, out, sizeof out);
+        uint64_t allocated = e.m.allocated_bytes - before;
+        env_close(&e);
+        if (big) {
+            assert_int_equal(rc, -1);
+            assert_ptr_equal(strstr(out, "main@5: allocation limit reached ("), out);
+            assert_true(allocated < ((uint64_t)1 << 20));
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, "7");
+        }
+    }
 }
 
 int main(void)
