@@ -2,8 +2,9 @@
 """Summarizes a bench/jit/run output directory (standard library only).
 
 speed.csv: per program, the median over repetitions of summary.csv's wall_ms with
---opt off and with --opt on, and the median of the per-repetition ratios off/on (runs of
-one repetition ran side by side).
+--opt off, with --opt on --unbox-doubles off ("boxed") and with --opt on, and the medians
+of the per-repetition ratios off/on and boxed/on (runs of one repetition ran side by
+side).
 latency.csv: bench/deopt_latency's samples (latency-samples.csv): per mode (none: no
 collection pending; pending: a scavenge pending at the deopt's entry poll) the count and
 duration_us p50/p99/max, and waited_for_gc_us p50.
@@ -54,8 +55,10 @@ def main(out):
 
     with open(out / "speed.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["program", "reps", "wall_ms_off", "wall_ms_on", "speedup_off_over_on"])
-        print("program      reps  wall ms off   wall ms on   speedup (median of paired ratios)")
+        w.writerow(["program", "reps", "wall_ms_off", "wall_ms_boxed", "wall_ms_on",
+                    "speedup_off_over_on", "unboxing_boxed_over_on"])
+        print("program      reps  wall ms off  wall ms boxed   wall ms on   off/on   boxed/on"
+              " (medians of paired ratios)")
         for name in sorted(wall):
             pairs = [v for v in wall[name].values() if "off" in v and "on" in v]
             if not pairs:
@@ -63,8 +66,16 @@ def main(out):
             off = statistics.median(p["off"] for p in pairs)
             on = statistics.median(p["on"] for p in pairs)
             ratio = statistics.median(p["off"] / p["on"] for p in pairs)
-            w.writerow([name, len(pairs), round(off, 2), round(on, 2), round(ratio, 3)])
-            print(f"{name:12} {len(pairs):4}  {off:11.1f}  {on:11.1f}   {ratio:.2f}x")
+            boxed_pairs = [p for p in pairs if "boxed" in p]
+            boxed = statistics.median(p["boxed"] for p in boxed_pairs) if boxed_pairs else None
+            unbox = (statistics.median(p["boxed"] / p["on"] for p in boxed_pairs)
+                     if boxed_pairs else None)
+            w.writerow([name, len(pairs), round(off, 2), "" if boxed is None else round(boxed, 2),
+                        round(on, 2), round(ratio, 3), "" if unbox is None else round(unbox, 3)])
+            bs = "" if boxed is None else f"{boxed:11.1f}"
+            us = "" if unbox is None else f"{unbox:.2f}x"
+            print(f"{name:12} {len(pairs):4}  {off:11.1f}  {bs:>13}  {on:11.1f}   {ratio:.2f}x"
+                  f"   {us}")
 
     lines = []
     with open(out / "deopts.csv", "w", newline="") as f:
