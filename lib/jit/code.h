@@ -62,9 +62,12 @@ struct jit_insn {
     uint32_t pc, deopt;
     uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against;
                         arithmetic and comparisons: the site's feedback slot */
-    uint8_t fuse, fuse_reg;
+    uint8_t fuse;
+    union {
+        uint8_t fuse_reg; /* the Star's register (JIT_FUSE_STAR); INLINE_ENTER: the callee base */
+        uint8_t unboxed;  /* *_F64 (never fused): which operands come from spill slots */
+    };
     uint8_t acc, fn; /* the window slots of this instruction's frame's accumulator and function */
-    uint8_t unboxed; /* *_F64: which operands are read from spill slots (JIT_UNBOXED_*) */
 };
 enum { JIT_UNBOXED_B = 1, JIT_UNBOXED_ACC = 2 };
 
