@@ -13,7 +13,7 @@
 #                 -Dold_gc=concurrent -Dmarking_barrier=dijkstra: the collector suites
 #                 (marking and concurrent sweeping included) and the integration runs
 #   tsan          ThreadSanitizer, -Dyoung_gc=parallel: the concurrency suites (platform,
-#                 safepoint, barrier, gc, scavenge, telemetry), the toy VM (vm, deopt, jit) and the
+#                 safepoint, barrier, gc, scavenge, telemetry), the toy VM (vm, deopt, jit, codecache) and the
 #                 integration runs (in ThreadSanitizer builds without the verifier, which
 #                 made them ten times slower)
 #   tsan-card-table  the same with -Dremembered_set=card-table (barrier, gc, scavenge,
@@ -23,13 +23,16 @@
 #                 serial one for incremental-satb): the collector suites (barrier, heap, gc,
 #                 marking, scavenge), cli and the integration runs, in which scavenges run
 #                 during marking cycles under --gc-stress, and but for incremental-satb the
-#                 toy VM (vm, deopt, jit: its programs run during marking cycles too)
+#                 toy VM (vm, deopt, jit, codecache: its programs run during marking cycles too)
 #   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
 #                 parallel scavenger: platform, barrier, gc, marking, scavenge, the
-#                 marking-integration runs and the toy VM (vm, jit)
+#                 marking-integration runs and the toy VM (vm, jit, codecache)
 #   tsan-concurrent-dijkstra  the same with -Dmarking_barrier=dijkstra (barrier, gc, marking,
 #                 marking-integration)
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
+#   eager         -Dcode_unlinking=eager with concurrent SATB marking and the parallel
+#                 scavenger: the toy VM and the code cache (vm, deopt, jit, codecache)
+#   no-code-lists -Dcode_lists=none: the toy VM and the code cache (vm, jit, codecache)
 #   fuzz          scripts/fuzz.sh 90: clang, -Dfuzz=true, AddressSanitizer + UBSan, a
 #                 bounded libFuzzer run of the assembler + interpreter harness
 #                 (tests/fuzz); one test, passed when it finds no crash, leak or hang
@@ -42,7 +45,7 @@ bash scripts/deps.sh || exit 1
 configs=("$@")
 all_configs=(store-buffer slot-set card-table parallel parallel-slot-set parallel-card-table asan
     asan-card-table tsan tsan-card-table incremental-dijkstra incremental-satb concurrent-dijkstra
-    concurrent-satb tsan-concurrent tsan-concurrent-dijkstra numa-disabled fuzz)
+    concurrent-satb tsan-concurrent tsan-concurrent-dijkstra numa-disabled eager no-code-lists fuzz)
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 passed=0
 failed=0
@@ -113,22 +116,26 @@ for c in "${configs[@]}"; do
         -Dremembered_set=card-table -Dold_gc=concurrent -Dmarking_barrier=dijkstra \
         -- barrier heap gc marking scavenge integration ;;
     tsan) run_config tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false \
-        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration vm deopt jit ;;
+        -Dyoung_gc=parallel -- platform safepoint barrier gc marking scavenge telemetry integration vm deopt jit codecache ;;
     tsan-card-table) run_config tsan-card-table -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dremembered_set=card-table \
         -- barrier gc scavenge integration ;;
     incremental-dijkstra | concurrent-dijkstra | concurrent-satb)
         run_config "$c" -Dbuildtype=debugoptimized -Dyoung_gc=parallel -Dold_gc="${c%-*}" \
-            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm deopt jit ;;
+            -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm deopt jit codecache ;;
     incremental-satb) run_config incremental-satb -Dbuildtype=debugoptimized -Dold_gc=incremental \
         -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration ;;
     tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent -Dmarking_barrier=satb \
-        -- platform barrier gc marking scavenge marking-integration vm jit ;;
+        -- platform barrier gc marking scavenge marking-integration vm jit codecache ;;
     tsan-concurrent-dijkstra) run_config tsan-concurrent-dijkstra -Dbuildtype=debugoptimized \
         -Db_sanitize=thread -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent \
         -Dmarking_barrier=dijkstra -- barrier gc marking marking-integration ;;
     numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
+    eager) run_config eager -Dbuildtype=debugoptimized -Dcode_unlinking=eager -Dyoung_gc=parallel \
+        -Dold_gc=concurrent -Dmarking_barrier=satb -- vm deopt jit codecache ;;
+    no-code-lists) run_config no-code-lists -Dbuildtype=debugoptimized -Dcode_lists=none \
+        -- vm jit codecache ;;
     fuzz) run_fuzz ;;
     *)
         echo "waltz: error: unknown test configuration '$c' (${all_configs[*]})" >&2

@@ -195,6 +195,9 @@ struct heap {
     size_t root_provider_count;
     struct weak_processor *weak_processors;
     size_t weak_processor_count;
+    /* What the weak processors of the current old-generation collection cleared (they run
+     * inside its pause; lib/marking moves the counts into the cycle record). */
+    uint64_t weak_code_unlinked, weak_osr_entries_cleared;
     struct global_handle *global_handles;
     size_t global_handle_count, global_handle_capacity;
     struct global_handle *global_free;

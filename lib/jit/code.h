@@ -6,6 +6,7 @@
 #ifndef WALTZ_JIT_CODE_H
 #define WALTZ_JIT_CODE_H
 
+#include "codecache/codecache.h"
 #include "jit/jit.h"
 
 #define JIT_FILE_SLOTS ((size_t)1 << 17)
@@ -76,13 +77,14 @@ enum { JIT_UNBOXED_B = 1, JIT_UNBOXED_ACC = 2 };
  * jump to it still lands on a whole instruction). */
 enum { JIT_FUSE_NONE, JIT_FUSE_STAR, JIT_FUSE_BRANCH };
 
-/* Tagged fields of a code object. */
+/* Tagged fields of a code object (lib/codecache lays it out; the body is instructions). */
 enum {
     JIT_CODE_BYTES,
     JIT_CODE_LITERALS,
     JIT_CODE_SHARED,
     JIT_CODE_FLAGS,
     JIT_CODE_WINDOW,
+    JIT_CODE_CLOSURES, /* weak array of the closures linked to it (codecache_note_closure) */
     JIT_CODE_TAGGED_COUNT
 };
 enum { JIT_CODE_MARKED = 1 };
@@ -91,6 +93,7 @@ struct jit {
     struct vm *vm;
     struct jit_options options;
     struct jit_stats stats;
+    struct codecache *cache;
     value_t *file;
     uint64_t *spill; /* raw double bits, indexed as file (not a root) */
     size_t top;
@@ -98,10 +101,10 @@ struct jit {
     uint64_t stress_count;
 };
 
-static inline value_t *code_tagged(struct object *code) { return object_slots(code) + 3; }
+static inline value_t *code_tagged(struct object *code) { return codecache_tagged(code); }
 static inline const struct jit_insn *code_body(struct object *code)
 {
-    return (const struct jit_insn *)(object_slots(code) + 3 + JIT_CODE_TAGGED_COUNT);
+    return (const struct jit_insn *)codecache_body(code);
 }
 static inline bool is_code(value_t v)
 {

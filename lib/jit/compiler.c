@@ -184,7 +184,8 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
         break;
     }
     case VM_OP_CallIntrinsic:
-        if (code[at + 1] == VM_INTRINSIC_collect_garbage || code[at + 3] != 1)
+        if (code[at + 1] == VM_INTRINSIC_collect_garbage || code[at + 1] == VM_INTRINSIC_full_gc ||
+            code[at + 3] != 1)
             goto unsupported;
         i->op = code[at + 1] == VM_INTRINSIC_sqrt ? J_SQRT_F64 : J_INTRINSIC;
         i->sub = code[at + 1];
@@ -651,7 +652,7 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     translation_builder_finish(b, bytes, literals);
     translation_builder_destroy(b);
     struct object *code_object =
-        heap_allocate_code(m, JIT_CODE_TAGGED_COUNT, n * sizeof(struct jit_insn));
+        codecache_allocate(m, JIT_CODE_TAGGED_COUNT, n * sizeof(struct jit_insn));
     memcpy((void *)code_body(code_object), insns, n * sizeof(struct jit_insn));
     platform_free(insns);
     shared = shared_of(*fn);
@@ -661,6 +662,11 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     object_store(m, code_object, 3 + JIT_CODE_FLAGS, value_from_smi(0));
     object_store(m, code_object, 3 + JIT_CODE_WINDOW, value_from_smi((int64_t)window));
     object_store(m, value_to_object(*fn), VM_FUNCTION_CODE, value_from_object(code_object));
+    object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_weak_from_object(code_object));
+    codecache_add_optimized(j->cache, code_object);
+    value_t *code_handle = handle_new(m, value_from_object(code_object));
+    codecache_note_closure(m, code_handle, JIT_CODE_CLOSURES, fn);
+    shared = shared_of(*fn);
     j->stats.functions_optimized++;
     if (j->options.events && j->options.events->optimized)
         j->options.events->optimized(j->options.events_ctx, vm,

@@ -584,6 +584,16 @@ deopt : {
     if (object_get(fo, VM_FUNCTION_CODE) == value_from_object(code))
         object_store(m, fo, VM_FUNCTION_CODE, undefined);
     struct object *shared = shared_of(w[FN]);
+    /* The code cache: the code goes to the deoptimized list, no closure takes it from the
+     * shared info any more, and under code_unlinking=eager every closure still linked to
+     * it is reset now (lazy: each at its next call, in the tier's entry check). */
+    value_t cached = object_get(shared, VM_SHARED_OPTIMIZED_CODE);
+    if (value_is_weak(cached) && value_to_object(cached) == code)
+        object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_from_smi(0));
+    codecache_deoptimize(j->cache, code);
+    if (CODECACHE_EAGER)
+        j->stats.eager_unlinks += codecache_reset_closures(j->cache, m, code, JIT_CODE_CLOSURES,
+                                                           VM_FUNCTION_CODE, undefined);
     object_store(m, shared, VM_SHARED_FLAGS,
                  value_from_smi(shared_smi(shared, VM_SHARED_FLAGS) &
                                 ~(int64_t)VM_SHARED_FLAG_TIERUP_REQUESTED));
@@ -601,7 +611,7 @@ deopt : {
     int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], i->deopt, reason,
                          &state, &ds, result);
     if (rc == 0 && j->options.events && j->options.events->deopt)
-        j->options.events->deopt(j->options.events_ctx, vm, &ds, "eager", "lazy");
+        j->options.events->deopt(j->options.events_ctx, vm, &ds, "eager", WALTZ_OPT_CODE_UNLINKING);
     j->top = base;
     j->stats.guards_executed += guards;
     return rc;

@@ -35,7 +35,24 @@ static bool tier_wants(void *ctx, struct vm *vm, value_t function)
         object_store(vm->m, f, VM_FUNCTION_CODE, vm_undefined(vm->rt));
         j->stats.lazy_unlinks++;
     }
-    int64_t flags = shared_smi(shared_of(function), VM_SHARED_FLAGS);
+    /* Another closure of the function got it optimized: share its code. */
+    struct object *shared = shared_of(function);
+    value_t cached = object_get(shared, VM_SHARED_OPTIMIZED_CODE);
+    if (value_is_weak(cached) &&
+        !(value_to_smi(code_tagged(value_to_object(cached))[JIT_CODE_FLAGS]) & JIT_CODE_MARKED)) {
+        struct mutator *m = vm->m;
+        struct handle_scope scope;
+        handle_scope_open(m, &scope);
+        value_t *fh = handle_new(m, function);
+        value_t *ch =
+            handle_new(m, value_from_object(value_to_object(barrier_weak_read(m, shared, cached))));
+        object_store(m, value_to_object(*fh), VM_FUNCTION_CODE, *ch);
+        codecache_note_closure(m, ch, JIT_CODE_CLOSURES, fh);
+        handle_scope_close(m, &scope);
+        j->stats.shared_code_links++;
+        return true;
+    }
+    int64_t flags = shared_smi(shared, VM_SHARED_FLAGS);
     return (flags & VM_SHARED_FLAG_TIERUP_REQUESTED) && !(flags & VM_SHARED_FLAG_NO_OPT);
 }
 
@@ -72,6 +89,7 @@ struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
                                                 .escape_analysis = true,
                                                 .unbox_doubles = true};
     j->stats.last_unsupported_opcode = -1;
+    j->cache = codecache_create(vm->m->heap);
     j->file = platform_calloc(JIT_FILE_SLOTS, sizeof *j->file);
     j->spill = platform_calloc(JIT_FILE_SLOTS, sizeof *j->spill);
     heap_add_root_provider(vm->m->heap, jit_visit_file, j);
@@ -87,12 +105,15 @@ void jit_detach(struct jit *j)
         j->vm->tier_ctx = NULL;
     }
     heap_remove_root_provider(j->vm->m->heap, jit_visit_file, j);
+    codecache_destroy(j->cache);
     platform_free(j->file);
     platform_free(j->spill);
     platform_free(j);
 }
 
 const struct jit_stats *jit_stats(const struct jit *j) { return &j->stats; }
+
+const struct codecache *jit_codecache(const struct jit *j) { return j->cache; }
 
 void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
 {
@@ -109,4 +130,6 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->boxes += s->boxes;
     t->guards_executed += s->guards_executed;
     t->lazy_unlinks += s->lazy_unlinks;
+    t->shared_code_links += s->shared_code_links;
+    t->eager_unlinks += s->eager_unlinks;
 }

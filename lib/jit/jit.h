@@ -25,7 +25,8 @@
 
 struct jit_events {
     void (*deopt)(void *ctx, struct vm *vm, const struct deopt_stats *s,
-                  const char *kind /* "eager" */, const char *code_unlinking /* "lazy" */);
+                  const char *kind /* "eager" */,
+                  const char *code_unlinking /* the build's: "lazy" or "eager" */);
     void (*optimized)(void *ctx, struct vm *vm, uint32_t function /* VM_SHARED_INDEX */,
                       uint64_t now_ns);
 };
@@ -69,6 +70,8 @@ struct jit_stats {
     uint64_t double_ops;         /* instructions compiled to compute on unboxed doubles */
     uint64_t boxes;              /* box instructions: unboxed doubles written back tagged */
     uint64_t lazy_unlinks;       /* closures reset at entry because their code was marked */
+    uint64_t eager_unlinks;      /* closures reset at deopt (code_unlinking=eager) */
+    uint64_t shared_code_links;  /* closures given the code another closure got optimized */
     int last_unsupported_opcode; /* -1 if none */
 };
 
@@ -81,6 +84,9 @@ struct jit *jit_attach(struct vm *vm, const struct jit_options *options);
  * longer run. */
 void jit_detach(struct jit *jit);
 const struct jit_stats *jit_stats(const struct jit *jit);
+struct codecache;
+/* The VM's code cache (lib/codecache): its lists and counts. */
+const struct codecache *jit_codecache(const struct jit *jit);
 void jit_stats_add(struct jit_stats *total, const struct jit_stats *s);
 
 #endif

@@ -112,7 +112,8 @@ struct vm_opcode_info {
     X(floor, 1)                                                                                    \
     X(abs, 1)                                                                                      \
     X(length, 1)                                                                                   \
-    X(collect_garbage, 0)
+    X(collect_garbage, 0) /* a scavenge */                                                         \
+    X(full_gc, 0)         /* an old-generation collection (the end of a marking cycle) */
 
 enum vm_intrinsic {
 #define VM_INTRINSIC_ENUM(name, argc) VM_INTRINSIC_##name,

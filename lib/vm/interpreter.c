@@ -684,8 +684,9 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             value_t arg = code[pc + 3] ? REG(2) : VALUE_NULL;
             double d = 0;
             in.fp->pc = pc;
-            if (id == VM_INTRINSIC_collect_garbage) {
-                gc_collect(m->heap, m, COLLECT_SCAVENGE);
+            if (id == VM_INTRINSIC_collect_garbage || id == VM_INTRINSIC_full_gc) {
+                gc_collect(m->heap, m,
+                           id == VM_INTRINSIC_full_gc ? COLLECT_FULL : COLLECT_SCAVENGE);
                 ACC = rt->oddballs[VM_UNDEFINED];
                 RELOAD();
                 break;

@@ -474,6 +474,7 @@ static void load_function(struct vm *vm, size_t index)
     object_set_raw(shared, VM_SHARED_INDEX, value_from_smi((int64_t)index));
     object_set_raw(shared, VM_SHARED_DEOPT_COUNT, value_from_smi(0));
     object_set_raw(shared, VM_SHARED_LAST_DEOPT_REASON, value_from_smi(0));
+    object_set_raw(shared, VM_SHARED_OPTIMIZED_CODE, value_from_smi(0));
     object_store(m, root_object(vm, VM_ROOT_SHARED), 2 + index, value_from_object(shared));
 
     struct object *bytecode = heap_new_byte_array(m, fc->length);

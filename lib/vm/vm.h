@@ -297,7 +297,11 @@ enum {
     VM_SHARED_FLAGS,
     VM_SHARED_DEOPT_COUNT,       /* Smi: eager deopts of this function's optimized code */
     VM_SHARED_LAST_DEOPT_REASON, /* Smi: the last one's reason (lib/deopt), 0 if none */
-    VM_SHARED_FIELDS = VM_SHARED_LAST_DEOPT_REASON, /* tagged fields after the map word */
+    /* The tier's current code for every closure of the function: a weak reference to a
+     * code object (lib/codecache), or Smi 0. A closure without code takes it at its next
+     * call; the full GC clears it once nothing else holds the code. */
+    VM_SHARED_OPTIMIZED_CODE,
+    VM_SHARED_FIELDS = VM_SHARED_OPTIMIZED_CODE, /* tagged fields after the map word */
 };
 enum { VM_SHARED_FLAG_TIERUP_REQUESTED = 1, VM_SHARED_FLAG_NO_OPT = 2 };
 

@@ -21,6 +21,7 @@
 #include "gc/gc.h"
 #include "jit/jit.h"
 #include "vm/vm.h"
+#include "waltz_config.h"
 
 static const char program[] =
     "function add params 2 registers 2\n" /* a + b */
@@ -98,7 +99,8 @@ static void on_deopt(void *ctx, struct vm *vm, const struct deopt_stats *s, cons
     e->last_deopt = *s;
     if (s->boxed_doubles > e->most_boxed)
         e->most_boxed = s->boxed_doubles;
-    e->kinds_ok = strcmp(kind, "eager") == 0 && strcmp(code_unlinking, "lazy") == 0;
+    e->kinds_ok =
+        strcmp(kind, "eager") == 0 && strcmp(code_unlinking, WALTZ_OPT_CODE_UNLINKING) == 0;
 }
 
 static const struct jit_events events = {.deopt = on_deopt, .optimized = on_optimized};

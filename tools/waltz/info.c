@@ -59,9 +59,13 @@ static void print_build(FILE *out)
                 : "");
     fprintf(out, label, "remembered_set", WALTZ_OPT_REMEMBERED_SET, "");
     fprintf(out, label, "code_unlinking", WALTZ_OPT_CODE_UNLINKING,
-            " (recorded, inactive until the JIT lands)");
+            strcmp(WALTZ_OPT_CODE_UNLINKING, "eager") == 0
+                ? " (closures sharing deoptimized code are reset at deopt)"
+                : " (a closure of deoptimized code is reset at its next call)");
     fprintf(out, label, "code_lists", WALTZ_OPT_CODE_LISTS,
-            " (recorded, inactive until the JIT lands)");
+            strcmp(WALTZ_OPT_CODE_LISTS, "none") == 0
+                ? " (no code lists)"
+                : " (optimized and deoptimized code on weak lists, pruned by the full GC)");
     fprintf(out, label, "numa", WALTZ_OPT_NUMA,
             cli_numa_disabled() ? " (no pinning or page binding in this build)"
                                 : " (pinning and NUMA page binding: waltz run --pin)");
