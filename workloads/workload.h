@@ -19,7 +19,7 @@
 #include "gc/gc.h"
 #include "heap/heap.h"
 
-#define WORKLOAD_MAX_FLAGS 8
+#define WORKLOAD_MAX_FLAGS 12
 
 struct workload_flag {
     const char *name; /* without the dashes: "depth" */

@@ -72,6 +72,56 @@ rows=$(tail -n +2 "$csv" | wc -l)
     >/dev/null 2>&1 || fail "deopt-storm --opt off failed"
 [ "$(wc -l <"$work/storm-off/deopts.csv")" -eq 1 ] || fail "deopt-storm --opt off has deopts"
 
+# shared-code: the same checksum with the tier on and off, and the build's unlinking at
+# work (lazy: the entry check resets the closures; eager: the deopt does).
+shared() { # prints the checksum line of one shared-code run, or fails
+    n=$((n + 1))
+    local out="$work/shared$n.txt"
+    if ! "$waltz" run shared-code "$@" --closures 50 --calls 5 --rounds 3 --tierup-calls 10 \
+        --young-size 512K --heap-size 64M --out "$work/shared$n" >"$out" 2>&1; then
+        fail "waltz run shared-code $* exited non-zero: $(tail -2 "$out")"
+        return
+    fi
+    grep '^checksum' "$out"
+}
+for flags in "" "--deopt-stress 3" "--gc-stress 7 $verify" "--mutators 4 --deopt-stress 7"; do
+    # shellcheck disable=SC2086
+    off=$(shared --opt off $flags)
+    # shellcheck disable=SC2086
+    on=$(shared --opt on $flags)
+    [[ "$off" == "checksum "* ]] && [ "$off" = "$on" ] || fail "shared-code $flags: --opt off '$off', --opt on '$on'"
+done
+unlinking=$("$waltz" info | awk '$1 == "code_unlinking" {print $2}')
+shared --opt on >/dev/null
+line=$(grep '^jit' "$work/shared$n.txt")
+lazy=$(echo "$line" | sed -n 's/.*lazy unlinks \([0-9]*\).*/\1/p')
+eager=$(echo "$line" | sed -n 's/.*eager unlinks \([0-9]*\).*/\1/p')
+links=$(echo "$line" | sed -n 's/.*shared code links \([0-9]*\).*/\1/p')
+if [ "$unlinking" = eager ]; then
+    [ "${eager:-0}" -gt 0 ] && [ "${lazy:-1}" -eq 0 ] || fail "shared-code, eager build: $line"
+else
+    [ "${lazy:-0}" -gt 0 ] && [ "${eager:-1}" -eq 0 ] || fail "shared-code, lazy build: $line"
+fi
+[ "${links:-0}" -gt 0 ] || fail "shared-code: no closure shared the code: $line"
+# With --full-gc on every round ends in an old-generation collection that finds the
+# round's deoptimized code unreachable: cycles.csv counts it unlinked from the code lists
+# (code_lists=weak-lists), or nothing (none).
+lists=$("$waltz" info | awk '$1 == "code_lists" {print $2}')
+for o in off on; do
+    "$waltz" run shared-code --opt $o --full-gc on --closures 50 --calls 5 --rounds 3 \
+        --tierup-calls 10 --out "$work/shared-gc-$o" >"$work/shared-gc-$o.txt" 2>&1 ||
+        fail "shared-code --full-gc on --opt $o: $(tail -2 "$work/shared-gc-$o.txt")"
+done
+[ "$(grep '^checksum' "$work/shared-gc-on.txt")" = "$(grep '^checksum' "$work/shared-gc-off.txt")" ] ||
+    fail "shared-code --full-gc on: the checksums differ"
+unlinked=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "code_unlinked_count") c = i}
+    NR > 1 {s += $c} END {print s + 0}' "$work/shared-gc-on/cycles.csv")
+if [ "$lists" = none ]; then
+    [ "$unlinked" -eq 0 ] || fail "shared-code --full-gc on, code_lists=none: $unlinked unlinked"
+else
+    [ "$unlinked" -ge 3 ] || fail "shared-code --full-gc on: $unlinked code objects unlinked"
+fi
+
 "$waltz" run jit "$root/workloads/jit/fib.vm" --out "$work/stats" >"$work/stats.txt" 2>&1
 grep -Eq '^jit \(--opt on\): functions optimized [1-9][0-9]*, .*optimized calls [1-9]' \
     "$work/stats.txt" || fail "fib was not optimized: $(grep '^jit' "$work/stats.txt")"
