@@ -39,11 +39,37 @@ static void prune(struct codecache *cc, enum codecache_list list)
     }
 }
 
+/* The verifier's part (--verify-heap): after pruning, every entry is a live code object
+ * that says it is on the list it is on, and the counts match. */
+static void verify_lists(struct codecache *cc)
+{
+    for (int list = CODECACHE_OPTIMIZED; list <= CODECACHE_DEOPTIMIZED; list++) {
+        uint64_t count = 0;
+        for (struct object *code = cc->heads[list]; code; code = codecache_link_of(code)->next) {
+            if (object_type(code) != TYPE_CODE || !heap_object_survives(code) ||
+                codecache_link_of(code)->list != (uint64_t)list)
+                platform_fatal("codecache: the %s list holds a dangling or misfiled entry %p",
+                               list == CODECACHE_OPTIMIZED ? "optimized" : "deoptimized",
+                               (void *)code);
+            count++;
+        }
+        if (count != (list == CODECACHE_OPTIMIZED ? cc->stats.optimized : cc->stats.deoptimized))
+            platform_fatal("codecache: the %s list has %llu entries, its count says %llu",
+                           list == CODECACHE_OPTIMIZED ? "optimized" : "deoptimized",
+                           (unsigned long long)count,
+                           (unsigned long long)(list == CODECACHE_OPTIMIZED
+                                                    ? cc->stats.optimized
+                                                    : cc->stats.deoptimized));
+    }
+}
+
 static void process_weak(struct heap *heap, void *ctx)
 {
     struct codecache *cc = ctx;
     prune(cc, CODECACHE_OPTIMIZED);
     prune(cc, CODECACHE_DEOPTIMIZED);
+    if (heap->config.verify_heap)
+        verify_lists(cc);
 }
 
 struct codecache *codecache_create(struct heap *heap)
