@@ -18,6 +18,7 @@
 #include "jit/jit.h"
 #include "jit_runner.h"
 #include "vm/vm.h"
+#include "waltz_config.h"
 
 struct jit {
     struct workload_run *run;
@@ -65,6 +66,13 @@ static void on_deopt(void *ctx, struct vm *vm, const struct deopt_stats *s, cons
         .code_unlinking = code_unlinking,
     };
     uint64_t id = telemetry_record_deopt(jm->j->telemetry, &d);
+    /* The code cache's step, right after the deopt's entry poll (lib/jit). */
+    if (jm->j->telemetry && s->after_poll_ns)
+        telemetry_trace_span(jm->j->telemetry, platform_thread_id(),
+                             strcmp(WALTZ_OPT_CODE_LISTS, "none") == 0
+                                 ? "code marked for deoptimization (no code lists)"
+                                 : "code to the deoptimized list",
+                             "codecache", s->after_poll_ns, 1000);
     if (s->function < module->function_count)
         jm->last_deopt[s->function] = id;
 }
@@ -116,6 +124,8 @@ static void mutator(struct mutator *m, uint32_t index, void *ctx)
     options.events = &events;
     options.events_ctx = &jm;
     struct jit *jit = jit_attach(vm, &options);
+    /* A program that reads the global `mutator` learns which mutator runs it (0, 1, ...). */
+    vm_set_global(vm, "mutator", value_from_smi(index));
     int64_t sum = 0;
     for (int64_t r = 0; r < j->repeat; r++) {
         value_t result;

@@ -56,6 +56,8 @@ struct workload {
      * and checks it before the run starts: 0, or -1 with one line in error. */
     const char *input_name;
     int (*check_input)(const char *input, char *error, size_t error_size);
+    /* The fewest mutators it runs with (0: one); fewer is a usage error. */
+    uint32_t min_mutators;
 };
 
 const struct workload *workload_find(const char *name);

@@ -157,7 +157,10 @@ int main(int argc, char **argv)
                 while (!(atomic_load(&b.m.safepoint.state) & SAFEPOINT_REQUESTED))
                     ; /* no poll: the request waits for this thread */
             }
-            struct deopt_machine_state state = {b.registers, 4, b.slots, 8};
+            struct deopt_machine_state state = {.registers = b.registers,
+                                                .register_count = 4,
+                                                .stack_slots = b.slots,
+                                                .stack_slot_count = 8};
             struct deopt_stats st;
             value_t result;
             if (deopt_eager(vm, bytes, pool, 0, DEOPT_REASON_WRONG_MAP, &state, &st, &result)) {

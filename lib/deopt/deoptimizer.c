@@ -302,8 +302,11 @@ int deopt_eager(struct vm *vm, const value_t *bytes_slot, const value_t *literal
     uint64_t epoch_before = atomic_load_explicit(&m->heap->gc_epoch, memory_order_relaxed);
     mutator_poll(m);
     uint64_t polled = platform_now_ns();
+    st->after_poll_ns = polled;
     if (atomic_load_explicit(&m->heap->gc_epoch, memory_order_relaxed) != epoch_before)
         st->waited_for_gc_us = (double)(polled - start) / 1e3;
+    if (state->after_entry_poll)
+        state->after_entry_poll(state->after_entry_poll_ctx);
 
     struct handle_scope scope;
     handle_scope_open(m, &scope);

@@ -50,6 +50,11 @@ struct deopt_machine_state {
     size_t register_count;
     const uint64_t *stack_slots;
     size_t stack_slot_count;
+    /* Optional: called right after the entry poll (a pending collection has run by then),
+     * before anything is translated; it must not collect. The tier moves the code to its
+     * deoptimized list there, which is the seed articles' order. */
+    void (*after_entry_poll)(void *ctx);
+    void *after_entry_poll_ctx;
 };
 
 /* One deopt (kind eager): the deopts.csv columns this layer fills. */
@@ -66,6 +71,7 @@ struct deopt_stats {
     uint64_t start_ns;        /* platform_now_ns at entry */
     double duration_us;       /* entry to the frames written (before the interpreter runs) */
     double waited_for_gc_us;  /* in the entry poll, if a collection ran there; else 0 */
+    uint64_t after_poll_ns;   /* platform_now_ns when the entry poll returned */
     uint64_t gcs_during_materialization; /* collections between the first and last allocation */
 };
 

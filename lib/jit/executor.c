@@ -125,6 +125,31 @@ static bool past_step_limit(struct vm *vm, value_t function, uint32_t pc)
     return true;
 }
 
+/* The code cache's part of a deopt, run by deopt_eager right after its entry poll (so
+ * after a pending collection): the code goes to the deoptimized list, no closure takes it
+ * from the shared info any more, and under code_unlinking=eager every closure still
+ * linked to it is reset now (lazy: each at its next call, in the tier's entry check). */
+struct code_deopt {
+    struct jit *j;
+    struct object *code;     /* code space: it does not move */
+    const value_t *function; /* the outermost function's window slot (a root) */
+};
+
+static void code_deoptimized(void *ctx)
+{
+    struct code_deopt *cd = ctx;
+    struct jit *j = cd->j;
+    struct mutator *m = j->vm->m;
+    struct object *shared = shared_of(*cd->function);
+    value_t cached = object_get(shared, VM_SHARED_OPTIMIZED_CODE);
+    if (value_is_weak(cached) && value_to_object(cached) == cd->code)
+        object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_from_smi(0));
+    codecache_deoptimize(j->cache, cd->code);
+    if (CODECACHE_EAGER)
+        j->stats.eager_unlinks += codecache_reset_closures(
+            j->cache, m, cd->code, JIT_CODE_CLOSURES, VM_FUNCTION_CODE, vm_undefined(j->vm->rt));
+}
+
 int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
                 value_t *result)
 {
@@ -544,6 +569,16 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     }
     op_J_INTRINSIC : {
         value_t arg = w[i->b];
+        if (i->sub == VM_INTRINSIC_await_collection_request) {
+            char why[160];
+            if (vm_await_collection_request(vm, arg, why, sizeof why) != 0) {
+                snprintf(vm->error, sizeof vm->error, "%s@%" PRIu32 ": %s", name_of(vm, w[i->fn]),
+                         i->pc, why);
+                goto fail;
+            }
+            w[i->acc] = undefined;
+            NEXT;
+        }
         if (i->sub == VM_INTRINSIC_length) {
             const struct vm_shape *s = vm_shape_of(rt, arg);
             GUARD(s && s->kind == VM_SHAPE_ARRAY, DEOPT_REASON_WRONG_MAP);
@@ -584,16 +619,6 @@ deopt : {
     if (object_get(fo, VM_FUNCTION_CODE) == value_from_object(code))
         object_store(m, fo, VM_FUNCTION_CODE, undefined);
     struct object *shared = shared_of(w[FN]);
-    /* The code cache: the code goes to the deoptimized list, no closure takes it from the
-     * shared info any more, and under code_unlinking=eager every closure still linked to
-     * it is reset now (lazy: each at its next call, in the tier's entry check). */
-    value_t cached = object_get(shared, VM_SHARED_OPTIMIZED_CODE);
-    if (value_is_weak(cached) && value_to_object(cached) == code)
-        object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_from_smi(0));
-    codecache_deoptimize(j->cache, code);
-    if (CODECACHE_EAGER)
-        j->stats.eager_unlinks += codecache_reset_closures(j->cache, m, code, JIT_CODE_CLOSURES,
-                                                           VM_FUNCTION_CODE, undefined);
     object_store(m, shared, VM_SHARED_FLAGS,
                  value_from_smi(shared_smi(shared, VM_SHARED_FLAGS) &
                                 ~(int64_t)VM_SHARED_FLAG_TIERUP_REQUESTED));
@@ -606,7 +631,9 @@ deopt : {
         object_store(m, fb, 2 + i->map_id, value_from_smi(VM_TYPE_ANY));
     }
     j->stats.deopts[reason]++;
-    struct deopt_machine_state state = {(const uint64_t *)w, window, sp, window};
+    struct code_deopt cd = {j, code, &w[FN]};
+    struct deopt_machine_state state = {(const uint64_t *)w, window, sp, window,
+                                        code_deoptimized,    &cd};
     struct deopt_stats ds;
     int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], i->deopt, reason,
                          &state, &ds, result);

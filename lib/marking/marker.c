@@ -370,6 +370,8 @@ static void finalize(struct heap *heap, struct gc_tracer *tracer, struct cycle_r
     cycle->marked_bytes = atomic_load(&mk->marked_bytes);
     cycle->swept_bytes = swept;
     cycle->code_unlinked_count = heap->weak_code_unlinked;
+    if (tracer->pause)
+        tracer->pause->code_unlinked = heap->weak_code_unlinked;
     cycle->osr_entries_cleared_count = heap->weak_osr_entries_cleared;
     heap->weak_code_unlinked = heap->weak_osr_entries_cleared = 0;
     cycle->concurrent_ns = atomic_load(&mk->concurrent_ns);

@@ -129,6 +129,8 @@ void marking_full_gc(struct heap *heap, struct gc_tracer *tracer, struct cycle_r
     cycle->marked_bytes = mk.marked_bytes;
     cycle->swept_bytes = swept;
     cycle->code_unlinked_count = heap->weak_code_unlinked;
+    if (tracer->pause)
+        tracer->pause->code_unlinked = heap->weak_code_unlinked;
     cycle->osr_entries_cleared_count = heap->weak_osr_entries_cleared;
     heap->weak_code_unlinked = heap->weak_osr_entries_cleared = 0;
     platform_free(mk.stack);

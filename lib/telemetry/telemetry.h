@@ -48,6 +48,7 @@ struct pause_record {
     uint64_t ttsp_ns, remset_ns, roots_ns, evacuate_ns, weak_ns, mark_ns, sweep_ns, resume_ns;
     uint64_t young_before_bytes, young_after_bytes, copied_bytes, promoted_bytes;
     uint64_t old_before_bytes, old_after_bytes, remset_slots;
+    uint64_t code_unlinked; /* old-generation pauses: code objects the code lists let go */
     uint32_t gc_threads, mutators;
     uint64_t steals;
     int thread_id; /* trace track of the thread that ran the pause */

@@ -365,8 +365,9 @@ static void write_trace_json(FILE *f, const struct write_context *c)
                            p->start_ns, p->duration_ns);
         fprintf(f,
                 ",\"args\":{\"pause_id\":%" PRIu64 ",\"reason\":\"%s\",\"copied_bytes\":%" PRIu64
-                ",\"promoted_bytes\":%" PRIu64 "}}",
-                p->pause_id, telemetry_reason_name(p->reason), p->copied_bytes, p->promoted_bytes);
+                ",\"promoted_bytes\":%" PRIu64 ",\"code_unlinked\":%" PRIu64 "}}",
+                p->pause_id, telemetry_reason_name(p->reason), p->copied_bytes, p->promoted_bytes,
+                p->code_unlinked);
     }
     for (size_t i = 0; i < t->phase_count; i++) {
         const struct phase_record *p = &t->phases[i];

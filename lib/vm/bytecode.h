@@ -112,8 +112,11 @@ struct vm_opcode_info {
     X(floor, 1)                                                                                    \
     X(abs, 1)                                                                                      \
     X(length, 1)                                                                                   \
-    X(collect_garbage, 0) /* a scavenge */                                                         \
-    X(full_gc, 0)         /* an old-generation collection (the end of a marking cycle) */
+    X(collect_garbage, 0)          /* a scavenge */                                                \
+    X(full_gc, 0)                  /* an old-generation collection (the end of a marking cycle) */ \
+    X(await_collection_request, 1) /* if the argument is truthy: wait, without polling, until      \
+                                      another thread requests a safepoint */                       \
+    X(collect_when_awaited, 0)     /* poll until a VM of the runtime awaits, then scavenge */
 
 enum vm_intrinsic {
 #define VM_INTRINSIC_ENUM(name, argc) VM_INTRINSIC_##name,

@@ -691,6 +691,18 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                 RELOAD();
                 break;
             }
+            if (id == VM_INTRINSIC_await_collection_request ||
+                id == VM_INTRINSIC_collect_when_awaited) {
+                char why[160];
+                int rc = id == VM_INTRINSIC_collect_when_awaited
+                             ? vm_collect_when_awaited(vm, why, sizeof why)
+                             : vm_await_collection_request(vm, arg, why, sizeof why);
+                if (rc != 0)
+                    FAIL("%s", why);
+                ACC = rt->oddballs[VM_UNDEFINED];
+                RELOAD();
+                break;
+            }
             if (id == VM_INTRINSIC_length) {
                 if (!is_kind(vm, arg, VM_SHAPE_ARRAY)) {
                     describe(vm, arg, text[0], sizeof text[0]);

@@ -568,6 +568,17 @@ void vm_destroy(struct vm *vm)
     platform_free(vm);
 }
 
+bool vm_set_global(struct vm *vm, const char *name, value_t v)
+{
+    for (size_t i = 0; i < vm->module->global_count; i++) {
+        if (strcmp(vm->module->globals[i], name) == 0) {
+            object_store(vm->m, root_object(vm, VM_ROOT_GLOBALS), 2 + i, v);
+            return true;
+        }
+    }
+    return false;
+}
+
 bool vm_get_global(struct vm *vm, const char *name, value_t *out)
 {
     for (size_t i = 0; i < vm->module->global_count; i++) {

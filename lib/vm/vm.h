@@ -37,6 +37,7 @@
 #define WALTZ_VM_VM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -86,6 +87,8 @@ struct vm_runtime {
     size_t symbol_count, symbol_capacity;
     struct vm_shape **all_shapes; /* for destruction */
     size_t shape_count, shape_capacity;
+    /* await_collection_request calls begun (the choreography's rendezvous). */
+    _Atomic uint32_t awaits_begun;
 };
 
 /* m: an attached mutator of heap (the oddballs are allocated through it). */
@@ -202,6 +205,20 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result);
 
 /* The global of this name's value (VALUE of the hole if unset), or false. */
 bool vm_get_global(struct vm *vm, const char *name, value_t *out);
+/* Sets the global name if the module has one of that name (false if not). */
+bool vm_set_global(struct vm *vm, const char *name, value_t v);
+
+/* The rendezvous intrinsics of a choreographed run (workloads/choreography.c), shared by
+ * the interpreter and lib/jit; 0, or -1 with the reason in why.
+ *   await_collection_request(flag): if flag is truthy, counts this VM as awaiting and
+ *     waits, without polling, until another thread has requested a safepoint of this
+ *     thread, so that its next poll is the one that joins it (10 s at most).
+ *   collect_when_awaited(): polls until a VM of the runtime has begun to await (10 s at
+ *     most), then requests a scavenge (with several such callers, the first request
+ *     releases the awaiting VM and the others are joined at its later polls). */
+#define VM_RENDEZVOUS_TIMEOUT_NS ((uint64_t)10 * 1000 * 1000 * 1000)
+int vm_await_collection_request(struct vm *vm, value_t flag, char *why, size_t why_size);
+int vm_collect_when_awaited(struct vm *vm, char *why, size_t why_size);
 
 /* Values. */
 static inline value_t vm_undefined(struct vm_runtime *rt) { return rt->oddballs[VM_UNDEFINED]; }

@@ -160,7 +160,10 @@ static int64_t shared_smi(value_t *function, size_t field)
 static int deopt(struct env *e, value_t *bytes, value_t *pool, uint32_t id,
                  struct deopt_stats *stats, value_t *result)
 {
-    struct deopt_machine_state state = {e->registers, 16, e->slots, 16};
+    struct deopt_machine_state state = {.registers = e->registers,
+                                        .register_count = 16,
+                                        .stack_slots = e->slots,
+                                        .stack_slot_count = 16};
     return deopt_eager(e->vm, bytes, pool, id, DEOPT_REASON_WRONG_MAP, &state, stats, result);
 }
 

@@ -122,6 +122,37 @@ else
     [ "$unlinked" -ge 3 ] || fail "shared-code --full-gc on: $unlinked code objects unlinked"
 fi
 
+# choreography: the same checksum with the tier on and off (and with 4 mutators under
+# stress); with it on, its one deopt waited for the pending scavenge in its entry poll,
+# the scavenge flushed the remembered set, the code went to the deoptimized list (a
+# trace.json span) and the full GC unlinked it (cycles.csv; none without code lists).
+for flags in "--opt off" "--opt on" "--opt on --mutators 4 --gc-stress 7 $verify"; do
+    dir=$work/choreo-${flags// /}
+    # shellcheck disable=SC2086
+    "$waltz" run choreography $flags --warmup 200 --tierup-calls 50 --out "$dir" \
+        >"$dir.txt" 2>&1 || fail "choreography $flags: $(tail -2 "$dir.txt")"
+    grep -qx 'checksum 21509' "$dir.txt" || fail "choreography $flags: $(grep checksum "$dir.txt")"
+done
+dir=$work/choreo---opton
+col() { # file column: the values of a named CSV column
+    awk -F, -v want="$2" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == want) c = i; next}
+        {print $c}' "$1"
+}
+[ "$(tail -n +2 "$dir/deopts.csv" | wc -l)" -eq 1 ] || fail "choreography: not one deopt"
+awk -v w="$(col "$dir/deopts.csv" waited_for_gc_us)" 'BEGIN {exit !(w > 0)}' ||
+    fail "choreography: the deopt did not wait for the scavenge: $(cat "$dir/deopts.csv")"
+grep -q '"code to the deoptimized list"\|"code marked for deoptimization (no code lists)"' \
+    "$dir/trace.json" || fail "choreography: no code list span in trace.json"
+unlinked=$(col "$dir/cycles.csv" code_unlinked_count | awk '{s += $1} END {print s + 0}')
+if [ "$lists" = none ]; then
+    [ "$unlinked" -eq 0 ] || fail "choreography, code_lists=none: $unlinked unlinked"
+else
+    [ "$unlinked" -ge 1 ] || fail "choreography: the full GC unlinked no code"
+fi
+"$waltz" run choreography --mutators 1 --out "$work/choreo-1" >/dev/null 2>"$work/choreo-1.err"
+[ $? -eq 2 ] && grep -qx "waltz: error: waltz run choreography needs --mutators 2 or more, not 1" \
+    "$work/choreo-1.err" || fail "choreography --mutators 1: $(cat "$work/choreo-1.err")"
+
 "$waltz" run jit "$root/workloads/jit/fib.vm" --out "$work/stats" >"$work/stats.txt" 2>&1
 grep -Eq '^jit \(--opt on\): functions optimized [1-9][0-9]*, .*optimized calls [1-9]' \
     "$work/stats.txt" || fail "fib was not optimized: $(grep '^jit' "$work/stats.txt")"

@@ -231,6 +231,7 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
         break;
     case OPT_MUTATORS:
         opts->mutators = (uint32_t)parse_uint_flag(c->name, text, 1, CLI_MAX_MUTATORS);
+        opts->mutators_given = true;
         break;
     case OPT_GC_THREADS:
         opts->gc_threads = (uint32_t)parse_uint_flag(c->name, text, 1, CLI_MAX_GC_THREADS);
@@ -375,6 +376,11 @@ void args_parse_run(int argc, char **argv, struct run_options *opts)
     if (w->input_name && !opts->input)
         cli_usage_error("waltz run %s needs a %s: waltz run %s %s [flags]", w->name, w->input_name,
                         w->name, w->input_name);
+    if (w->min_mutators > 1 && !opts->mutators_given && opts->mutators < w->min_mutators)
+        opts->mutators = w->min_mutators; /* its default */
+    if (w->min_mutators > 1 && opts->mutators < w->min_mutators)
+        cli_usage_error("waltz run %s needs --mutators %u or more, not %u", w->name,
+                        w->min_mutators, opts->mutators);
     if (w->input_name && w->check_input) {
         char error[PATH_MAX + 512]; /* an assembly error names FILE */
         if (w->check_input(opts->input, error, sizeof error) != 0)
