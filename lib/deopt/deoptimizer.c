@@ -278,8 +278,11 @@ static void record_deopt(struct vm *vm, value_t function, enum deopt_reason reas
 {
     struct object *shared =
         value_to_object(object_get(value_to_object(function), VM_FUNCTION_SHARED));
+    /* A soft deopt (a site that had no feedback when the code was compiled) does not count
+     * against re-optimization: the interpreter now collects the feedback it lacked. */
     int64_t n = value_to_smi(object_get(shared, VM_SHARED_DEOPT_COUNT));
-    object_store(vm->m, shared, VM_SHARED_DEOPT_COUNT, value_from_smi(n + 1));
+    if (reason != DEOPT_REASON_INSUFFICIENT_FEEDBACK)
+        object_store(vm->m, shared, VM_SHARED_DEOPT_COUNT, value_from_smi(n + 1));
     object_store(vm->m, shared, VM_SHARED_LAST_DEOPT_REASON, value_from_smi((int64_t)reason));
     st->function = (uint32_t)value_to_smi(object_get(shared, VM_SHARED_INDEX));
 }

@@ -32,6 +32,7 @@
     X(SMI_OVERFLOW, smi_overflow)                                                                  \
     X(DEPENDENCY_CHANGED, dependency_changed)                                                      \
     X(LOST_PRECISION, lost_precision)                                                              \
+    X(INSUFFICIENT_FEEDBACK, insufficient_feedback)                                                \
     X(STRESS, stress)
 
 enum deopt_reason {

@@ -45,12 +45,13 @@ enum jit_op {
     /* Unboxed doubles (compiler.c, "Representation selection"): the value lives as raw
      * double bits in the activation's spill slot of the same index, which the GC does not
      * visit; the tagged slot is stale until a J_BOX writes the boxed number back. */
-    J_ARITH_F64, /* spill[acc] = b OP acc, operands read as the unboxed flags say */
-    J_UNARY_F64, /* spill[acc] = Inc/Dec/Negate acc */
-    J_CMP_F64,   /* acc (tagged boolean) = b CMP acc */
-    J_SQRT_F64,  /* spill[acc] = sqrt(b) */
-    J_MOV_F64,   /* spill[a] = spill[b] */
-    J_BOX,       /* w[a] = the number in spill[a] (a Smi when integral: canonical numbers) */
+    J_ARITH_F64,  /* spill[acc] = b OP acc, operands read as the unboxed flags say */
+    J_UNARY_F64,  /* spill[acc] = Inc/Dec/Negate acc */
+    J_CMP_F64,    /* acc (tagged boolean) = b CMP acc */
+    J_SQRT_F64,   /* spill[acc] = sqrt(b) */
+    J_MOV_F64,    /* spill[a] = spill[b] */
+    J_BOX,        /* w[a] = the number in spill[a] (a Smi when integral: canonical numbers) */
+    J_SOFT_DEOPT, /* a site without feedback: deopt (insufficient_feedback, kind soft) */
 };
 
 /* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers

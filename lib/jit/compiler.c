@@ -25,7 +25,8 @@ static bool is_guard(uint8_t op)
            op == J_LOAD_FIELD || op == J_STORE_FIELD || op == J_STORE_TRANSITION ||
            op == J_CREATE_ARRAY || op == J_LOAD_ELEMENT || op == J_STORE_ELEMENT ||
            op == J_INTRINSIC || op == J_CREATE_OBJECT || op == J_INLINE_ENTER ||
-           op == J_ARITH_F64 || op == J_UNARY_F64 || op == J_CMP_F64 || op == J_SQRT_F64;
+           op == J_ARITH_F64 || op == J_UNARY_F64 || op == J_CMP_F64 || op == J_SQRT_F64 ||
+           op == J_SOFT_DEOPT;
 }
 
 static int reject(struct jit *j, struct object *shared, enum jit_reject why)
@@ -145,6 +146,8 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
     case VM_OP_StaNamedProperty: {
         size_t fb = 2 + u16(code + at + 4);
         value_t map = object_get(feedback, fb + 1), handler = object_get(feedback, fb + 2);
+        if (value_to_smi(object_get(feedback, fb)) == VM_IC_UNINITIALIZED)
+            goto soft; /* never ran: no map to speculate on */
         if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC)
             goto unsupported;
         const struct vm_shape *shape = vm_shape_of_map(vm->rt, value_to_object(map));
@@ -176,7 +179,7 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
         bool load = op == VM_OP_LdaKeyedProperty;
         int64_t bits = value_to_smi(object_get(feedback, 2 + u16(code + at + (load ? 2 : 3))));
         if (!bits)
-            goto unsupported;
+            goto soft;
         i->op = load ? J_LOAD_ELEMENT : J_STORE_ELEMENT;
         i->a = R(1);
         i->b = load ? acc : R(2);
@@ -190,6 +193,17 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
         i->op = code[at + 1] == VM_INTRINSIC_sqrt ? J_SQRT_F64 : J_INTRINSIC;
         i->sub = code[at + 1];
         i->b = R(2);
+        break;
+    soft:
+        /* A soft deopt point (V8's "insufficient type feedback"): if control gets here the
+         * interpreter takes over and collects the feedback; it does not count against
+         * re-optimization (lib/deopt). */
+        *i = (struct jit_insn){.op = J_SOFT_DEOPT,
+                               .sub = (uint8_t)op,
+                               .pc = (uint32_t)at,
+                               .a = acc,
+                               .acc = acc,
+                               .fn = (uint8_t)(acc + 2)};
         break;
     unsupported:
     default:

@@ -246,6 +246,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         [J_SQRT_F64] = &&op_J_SQRT_F64,
         [J_MOV_F64] = &&op_J_MOV_F64,
         [J_BOX] = &&op_J_BOX,
+        [J_SOFT_DEOPT] = &&op_J_SOFT_DEOPT,
     };
 #define NEXT                                                                                       \
     do {                                                                                           \
@@ -378,6 +379,10 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_MOV_F64:
         sp[i->a] = sp[i->b];
         NEXT;
+    op_J_SOFT_DEOPT:
+        j->stats.soft_deopts++;
+        reason = DEOPT_REASON_INSUFFICIENT_FEEDBACK;
+        goto deopt;
     op_J_BOX:
         w[i->a] = vm_number_from_double(vm, spill_get(sp, i->a));
         NEXT;
@@ -638,7 +643,9 @@ deopt : {
     int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], i->deopt, reason,
                          &state, &ds, result);
     if (rc == 0 && j->options.events && j->options.events->deopt)
-        j->options.events->deopt(j->options.events_ctx, vm, &ds, "eager", WALTZ_OPT_CODE_UNLINKING);
+        j->options.events->deopt(j->options.events_ctx, vm, &ds,
+                                 reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft" : "eager",
+                                 WALTZ_OPT_CODE_UNLINKING);
     j->top = base;
     j->stats.guards_executed += guards;
     return rc;

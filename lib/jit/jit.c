@@ -132,4 +132,5 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->lazy_unlinks += s->lazy_unlinks;
     t->shared_code_links += s->shared_code_links;
     t->eager_unlinks += s->eager_unlinks;
+    t->soft_deopts += s->soft_deopts;
 }

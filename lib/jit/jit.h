@@ -72,6 +72,7 @@ struct jit_stats {
     uint64_t lazy_unlinks;       /* closures reset at entry because their code was marked */
     uint64_t eager_unlinks;      /* closures reset at deopt (code_unlinking=eager) */
     uint64_t shared_code_links;  /* closures given the code another closure got optimized */
+    uint64_t soft_deopts;        /* of the deopts, at sites that had no feedback */
     int last_unsupported_opcode; /* -1 if none */
 };
 

@@ -125,6 +125,7 @@ static void effects(const struct jit_insn *i, struct jit_slot_set *use, struct j
         break;
     case J_JUMP:
     case J_LOOP:
+    case J_SOFT_DEOPT:
         break;
     }
     *def = *kill;

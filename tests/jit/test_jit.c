@@ -60,6 +60,9 @@ static const char program[] =
     "  LdaConstant 0.5\n  Mul r0\n  Star r3\n  LdaConstant 1.5\n  Add r3\n  Star r0\n"
     "  Ldar r2\n  Inc\n  Star r2\n  JumpLoop loop\n"
     "done:\n  Ldar r0\n  Return\nend\n"
+    "function softp params 2 registers 2\n" /* flag ? o.x : 1 */
+    "  Ldar r1\n  JumpIfFalse no\n  LdaNamedProperty r0, x\n  Return\nno:\n  LdaSmi 1\n"
+    "  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -73,6 +76,7 @@ struct env {
     value_t args[4]; /* call arguments: a root of their own (handles need not be contiguous) */
     int optimized_events, deopt_events;
     uint32_t most_boxed; /* the most doubles one deopt boxed */
+    char last_kind[8];
     struct deopt_stats last_deopt;
     bool kinds_ok;
     struct handle_scope scope;
@@ -101,6 +105,7 @@ static void on_deopt(void *ctx, struct vm *vm, const struct deopt_stats *s, cons
         e->most_boxed = s->boxed_doubles;
     e->kinds_ok =
         strcmp(kind, "eager") == 0 && strcmp(code_unlinking, WALTZ_OPT_CODE_UNLINKING) == 0;
+    snprintf(e->last_kind, sizeof e->last_kind, "%s", kind);
 }
 
 static const struct jit_events events = {.deopt = on_deopt, .optimized = on_optimized};
@@ -521,6 +526,50 @@ static void test_unboxed(void **state) { run_unboxed(0, 0); }
 static void test_unboxed_stress(void **state) { run_unboxed(1, 0); }
 static void test_unboxed_deopts(void **state) { run_unboxed(1, 6); }
 
+/* Soft deopts: softp's property load never ran before it was compiled, so it became a
+ * soft deopt point instead of refusing the function; taking that branch deopts (kind
+ * soft, reason insufficient_feedback) without counting against re-optimization, and the
+ * code compiled next, with the feedback the interpreter collected, loads the field. */
+static void run_soft(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "softp"), *mkp = global(&e, "mkp");
+    e.args[0] = value_from_smi(5);
+    value_t obj;
+    assert_int_equal(vm_call(e.vm, mkp, e.args, 1, &obj), 0);
+    value_t *o = handle_new(&e.m, obj), result;
+    for (int i = 0; i < 8; i++) {
+        e.args[0] = *o;
+        e.args[1] = e.rt->oddballs[VM_FALSE];
+        assert_int_equal(vm_call(e.vm, f, e.args, 2, &result), 0);
+        assert_true(result == value_from_smi(1));
+    }
+    assert_int_equal(stats(&e)->functions_optimized, 1);
+    assert_true(has_code(f));
+    e.args[0] = *o;
+    e.args[1] = e.rt->oddballs[VM_TRUE];
+    assert_int_equal(vm_call(e.vm, f, e.args, 2, &result), 0);
+    assert_true(result == value_from_smi(5));
+    assert_int_equal(stats(&e)->soft_deopts, 1);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_INSUFFICIENT_FEEDBACK], 1);
+    assert_string_equal(e.last_kind, "soft");
+    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 0); /* not counted */
+    assert_int_equal(shared_smi(f, VM_SHARED_LAST_DEOPT_REASON),
+                     DEOPT_REASON_INSUFFICIENT_FEEDBACK);
+    for (int i = 0; i < 8; i++) {
+        e.args[0] = *o;
+        e.args[1] = e.rt->oddballs[VM_TRUE];
+        assert_int_equal(vm_call(e.vm, f, e.args, 2, &result), 0);
+        assert_true(result == value_from_smi(5));
+    }
+    assert_int_equal(stats(&e)->functions_optimized, 2);
+    assert_int_equal(stats(&e)->soft_deopts, 1);
+    env_close(&e);
+}
+static void test_soft(void **state) { run_soft(0); }
+static void test_soft_stress(void **state) { run_soft(1); }
+
 static void test_fold(void **state) { run_fold(0); }
 static void test_fold_stress(void **state) { run_fold(1); }
 
@@ -539,7 +588,8 @@ int main(void)
         cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
         cmocka_unit_test(test_fold),           cmocka_unit_test(test_fold_stress),
         cmocka_unit_test(test_unboxed),        cmocka_unit_test(test_unboxed_stress),
-        cmocka_unit_test(test_unboxed_deopts),
+        cmocka_unit_test(test_unboxed_deopts), cmocka_unit_test(test_soft),
+        cmocka_unit_test(test_soft_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
