@@ -526,6 +526,9 @@ void args_print_workload_help(FILE *out, const struct workload *w)
         fprintf(out, "usage: waltz run %s [flags]\n\n%s\n\nFlags of %s:\n", w->name, w->summary,
                 w->name);
     args_print_workload_flags(out, w, 2);
+    if (w->min_mutators > 1)
+        fprintf(out, "\nIt runs on %u or more mutators (--mutators; default %u).\n",
+                w->min_mutators, w->min_mutators);
     fprintf(out, "\nCommon flags (--out, --mutators, --young-size, --heap-size, --seed,\n"
                  "--verify-heap, --gc-stress, --pin, --quiet, ...): waltz run --help\n");
 }
