@@ -52,6 +52,7 @@ enum jit_op {
     J_MOV_F64,    /* spill[a] = spill[b] */
     J_BOX,        /* w[a] = the number in spill[a] (a Smi when integral: canonical numbers) */
     J_SOFT_DEOPT, /* a site without feedback: deopt (insufficient_feedback, kind soft) */
+    J_LOAD_NAMED_GENERIC, /* acc = w[a].name (constant x) looked up in its shape: polymorphic */
 };
 
 /* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers

@@ -26,7 +26,7 @@ static bool is_guard(uint8_t op)
            op == J_CREATE_ARRAY || op == J_LOAD_ELEMENT || op == J_STORE_ELEMENT ||
            op == J_INTRINSIC || op == J_CREATE_OBJECT || op == J_INLINE_ENTER ||
            op == J_ARITH_F64 || op == J_UNARY_F64 || op == J_CMP_F64 || op == J_SQRT_F64 ||
-           op == J_SOFT_DEOPT;
+           op == J_SOFT_DEOPT || op == J_LOAD_NAMED_GENERIC;
 }
 
 static int reject(struct jit *j, struct object *shared, enum jit_reject why)
@@ -148,8 +148,16 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
         value_t map = object_get(feedback, fb + 1), handler = object_get(feedback, fb + 2);
         if (value_to_smi(object_get(feedback, fb)) == VM_IC_UNINITIALIZED)
             goto soft; /* never ran: no map to speculate on */
-        if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC)
-            goto unsupported;
+        if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC) {
+            if (op != VM_OP_LdaNamedProperty)
+                goto unsupported;
+            /* Polymorphic or megamorphic: no map to speculate on, so a generic lookup by
+             * name (the receiver must still be an object). */
+            i->op = J_LOAD_NAMED_GENERIC;
+            i->a = R(1);
+            i->x = u16(code + at + 2); /* the name's constant */
+            break;
+        }
         const struct vm_shape *shape = vm_shape_of_map(vm->rt, value_to_object(map));
         if (!shape || shape->kind != VM_SHAPE_OBJECT)
             goto unsupported;

@@ -247,6 +247,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         [J_MOV_F64] = &&op_J_MOV_F64,
         [J_BOX] = &&op_J_BOX,
         [J_SOFT_DEOPT] = &&op_J_SOFT_DEOPT,
+        [J_LOAD_NAMED_GENERIC] = &&op_J_LOAD_NAMED_GENERIC,
     };
 #define NEXT                                                                                       \
     do {                                                                                           \
@@ -379,6 +380,18 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_MOV_F64:
         sp[i->a] = sp[i->b];
         NEXT;
+    op_J_LOAD_NAMED_GENERIC : {
+        value_t receiver = w[i->a];
+        const struct vm_shape *s = vm_shape_of(rt, receiver);
+        GUARD(s && s->kind == VM_SHAPE_OBJECT, DEOPT_REASON_WRONG_MAP);
+        struct object *constants =
+            value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_CONSTANTS));
+        uint32_t symbol = (uint32_t)value_to_smi(object_get(constants, 2 + (size_t)i->x));
+        int index = vm_shape_find(s, symbol);
+        w[i->acc] = index < 0 ? undefined
+                              : vm_object_get_field(value_to_object(receiver), s, (uint32_t)index);
+        NEXT;
+    }
     op_J_SOFT_DEOPT:
         j->stats.soft_deopts++;
         reason = DEOPT_REASON_INSUFFICIENT_FEEDBACK;

@@ -93,7 +93,9 @@ static void effects(const struct jit_insn *i, struct jit_slot_set *use, struct j
                 set_add(kill, r);
         break;
     case J_LOAD_FIELD:
+    case J_LOAD_NAMED_GENERIC:
         set_add(use, i->a);
+        set_add(use, i->fn);
         set_add(kill, i->acc);
         break;
     case J_STORE_FIELD:

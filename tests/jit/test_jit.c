@@ -570,26 +570,74 @@ static void run_soft(uint64_t gc_stress)
 static void test_soft(void **state) { run_soft(0); }
 static void test_soft_stress(void **state) { run_soft(1); }
 
+/* A polymorphic load: getx sees {x} and {y, x} (two maps) before it is compiled, so its
+ * load is a generic lookup by name, not refused and not speculating: both kinds of
+ * object, and a third map, give their x without a deopt. */
+static void run_polymorphic(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 0);
+    value_t *f = global(&e, "getx"), *mkp = global(&e, "mkp"), *mkq = global(&e, "mkq");
+    value_t obj, result;
+    e.args[0] = value_from_smi(3);
+    assert_int_equal(vm_call(e.vm, mkp, e.args, 1, &obj), 0);
+    value_t *p = handle_new(&e.m, obj);
+    e.args[0] = value_from_smi(4);
+    assert_int_equal(vm_call(e.vm, mkq, e.args, 1, &obj), 0);
+    value_t *q = handle_new(&e.m, obj);
+    for (int i = 0; i < 12; i++) {
+        e.args[0] = i % 2 ? *p : *q;
+        assert_int_equal(vm_call(e.vm, f, e.args, 1, &result), 0);
+        assert_true(result == value_from_smi(i % 2 ? 3 : 4));
+    }
+    assert_int_equal(stats(&e)->functions_optimized, 1);
+    assert_true(has_code(f));
+    e.args[0] = value_from_smi(9);
+    assert_int_equal(vm_call(e.vm, global(&e, "ea"), e.args, 1, &result), 0); /* another map */
+    e.args[0] = *p;
+    assert_int_equal(vm_call(e.vm, f, e.args, 1, &result), 0);
+    assert_true(result == value_from_smi(3));
+    assert_int_equal(e.deopt_events, 0);
+    env_close(&e);
+}
+static void test_polymorphic(void **state) { run_polymorphic(0); }
+static void test_polymorphic_stress(void **state) { run_polymorphic(1); }
+
 static void test_fold(void **state) { run_fold(0); }
 static void test_fold_stress(void **state) { run_fold(1); }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_optimized_loop), cmocka_unit_test(test_optimized_loop_stress),
-        cmocka_unit_test(test_not_smi),        cmocka_unit_test(test_not_smi_stress),
-        cmocka_unit_test(test_smi_overflow),   cmocka_unit_test(test_smi_overflow_stress),
-        cmocka_unit_test(test_not_number),     cmocka_unit_test(test_not_number_stress),
-        cmocka_unit_test(test_reopt),          cmocka_unit_test(test_reopt_stress),
-        cmocka_unit_test(test_deopt_stress),   cmocka_unit_test(test_deopt_stress_gc),
-        cmocka_unit_test(test_wrong_map),      cmocka_unit_test(test_wrong_map_stress),
-        cmocka_unit_test(test_inlined),        cmocka_unit_test(test_inlined_stress),
-        cmocka_unit_test(test_escape),         cmocka_unit_test(test_escape_stress),
-        cmocka_unit_test(test_out_of_bounds),  cmocka_unit_test(test_out_of_bounds_stress),
-        cmocka_unit_test(test_fold),           cmocka_unit_test(test_fold_stress),
-        cmocka_unit_test(test_unboxed),        cmocka_unit_test(test_unboxed_stress),
-        cmocka_unit_test(test_unboxed_deopts), cmocka_unit_test(test_soft),
+        cmocka_unit_test(test_optimized_loop),
+        cmocka_unit_test(test_optimized_loop_stress),
+        cmocka_unit_test(test_not_smi),
+        cmocka_unit_test(test_not_smi_stress),
+        cmocka_unit_test(test_smi_overflow),
+        cmocka_unit_test(test_smi_overflow_stress),
+        cmocka_unit_test(test_not_number),
+        cmocka_unit_test(test_not_number_stress),
+        cmocka_unit_test(test_reopt),
+        cmocka_unit_test(test_reopt_stress),
+        cmocka_unit_test(test_deopt_stress),
+        cmocka_unit_test(test_deopt_stress_gc),
+        cmocka_unit_test(test_wrong_map),
+        cmocka_unit_test(test_wrong_map_stress),
+        cmocka_unit_test(test_inlined),
+        cmocka_unit_test(test_inlined_stress),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_escape_stress),
+        cmocka_unit_test(test_out_of_bounds),
+        cmocka_unit_test(test_out_of_bounds_stress),
+        cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_fold_stress),
+        cmocka_unit_test(test_unboxed),
+        cmocka_unit_test(test_unboxed_stress),
+        cmocka_unit_test(test_unboxed_deopts),
+        cmocka_unit_test(test_soft),
         cmocka_unit_test(test_soft_stress),
+        cmocka_unit_test(test_polymorphic),
+        cmocka_unit_test(test_polymorphic_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
