@@ -611,7 +611,8 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         /* Not fused: control transfers, and what leaves its result in a spill slot. */
         if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_RETURN ||
             op == J_INLINE_ENTER || op == J_INLINE_RETURN || op == J_ARITH_F64 ||
-            op == J_UNARY_F64 || op == J_SQRT_F64 || op == J_MOV_F64 || op == J_BOX)
+            op == J_UNARY_F64 || op == J_SQRT_F64 || op == J_MOV_F64 || op == J_BOX ||
+            op == J_CMP_F64)
             continue;
         if (next == J_MOV && insns[k + 1].sub == VM_OP_Star) {
             insns[k].fuse = JIT_FUSE_STAR;

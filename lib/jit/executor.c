@@ -644,7 +644,7 @@ deopt : {
     object_store(m, shared, VM_SHARED_BACKEDGES, value_from_smi(0));
     /* Doubles cannot compute this site as the interpreter does: the next compile uses the
      * generic instruction there (feedback "any"), not the double one again. */
-    if (reason == DEOPT_REASON_LOST_PRECISION) {
+    if (reason == DEOPT_REASON_LOST_PRECISION && i->op != J_SQRT_F64) { /* sqrt has no slot */
         struct object *fb = value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_FEEDBACK));
         object_store(m, fb, 2 + i->map_id, value_from_smi(VM_TYPE_ANY));
     }
