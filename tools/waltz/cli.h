@@ -39,7 +39,7 @@ struct run_options {
     bool verify_heap, quiet;
     uint64_t gc_stress;
     uint32_t mutators, gc_threads;
-    bool mutators_given; /* --mutators was on the command line */
+    bool mutators_given;       /* --mutators was on the command line */
     bool static_partitioning;  /* --steal off */
     enum placement_policy pin; /* --pin (default none) */
     const char *topology_spec; /* --topology: plan the placement for it; NULL: this machine */
