@@ -49,6 +49,9 @@ all_configs=(store-buffer slot-set card-table parallel parallel-slot-set paralle
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 passed=0
 failed=0
+mkdir -p build-test
+failures=build-test/failures.txt # every failed test of this run, named by configuration
+: >"$failures"
 
 count_results() { # log file
     local ok fail
@@ -68,11 +71,12 @@ run_config() { # name, setup options..., -- test suites...
     echo "== $name: meson setup ${setup[*]}"
     if [ ! -f "$dir/build.ninja" ]; then
         meson setup "$dir" -Dwerror=true "${setup[@]}" >"$dir.setup.log" 2>&1 ||
-            { mkdir -p build-test; cat "$dir.setup.log"; failed=$((failed + 1)); return; }
+            { cat "$dir.setup.log"; echo "$name: setup FAILED" >>"$failures"; failed=$((failed + 1)); return; }
     fi
     if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
         cat "$dir.build.log"
         echo "== $name: build FAILED"
+        echo "$name: build FAILED (log: $dir.build.log)" >>"$failures"
         failed=$((failed + 1))
         return
     fi
@@ -80,6 +84,7 @@ run_config() { # name, setup options..., -- test suites...
     meson test -C "$dir" --print-errorlogs --num-processes 2 "${suites[@]}" 2>&1 | tee "$log" |
         grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Timeout|Skipped|Expected Fail|Unexpected Pass):'
     count_results "$log"
+    grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$log" | sed "s|^|$name: |" >>"$failures"
     echo "== $name: $((built - start)) s build, $((SECONDS - built)) s tests"
 }
 
@@ -96,6 +101,7 @@ run_fuzz() {
         failed=$((failed + 1))
         tail -60 "$log"
         echo "== fuzz: FAILED (log: $log)"
+        echo "fuzz: FAILED (log: $log)" >>"$failures"
     fi
     echo "== fuzz: $((SECONDS - start)) s"
 }
@@ -144,5 +150,9 @@ for c in "${configs[@]}"; do
     esac
 done
 echo "== all: $SECONDS s"
+if [ -s "$failures" ]; then
+    echo "== failed tests (logs: build-test/CONFIG.test.log):"
+    cat "$failures"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
