@@ -2,9 +2,8 @@
  * choreography: the seed articles in one run (docs/workloads.md, README "The
  * choreography"). Mutator 0 runs an optimized function whose guard fails while mutator 1
  * has a scavenge pending:
- *   1. step(holder, x, wait) stores a fresh object into holder, an old object: the write
- *      barrier records the old-to-young slot (under store-buffer, in the thread's store
- *      buffer);
+ *   1. step(holder, x, wait) stores a fresh object {v: holder} into holder, an old object: the
+ * write barrier records the old-to-young slot (under store-buffer, in the thread's store buffer);
  *   2. the same activation holds t = {a: 7}, which escape analysis elides;
  *   3. await_collection_request: mutator 0 waits, without polling, until mutator 1
  *      (collect_when_awaited) requests a scavenge and waits in turn for mutator 0;
@@ -45,10 +44,11 @@ static const char program[] =
     "    StaNamedProperty r4, a\n"
     "    CreateObject 1\n"
     "    Star r3\n"
-    "    Ldar r1\n"
-    "    StaNamedProperty r3, v\n"
+    "    Ldar r0\n"
+    "    StaNamedProperty r3, v\n" /* v: tagged (x would be a double at the end: that
+                                    store would deopt first, its field being a Smi one) */
     "    Ldar r3\n"
-    "    StaNamedProperty r0, last\n" /* holder.last = {v: x}: old-to-young */
+    "    StaNamedProperty r0, last\n" /* holder.last = {v: holder}: old-to-young */
     "    CallIntrinsic await_collection_request, r2, 1\n"
     "    LdaSmi 1\n"
     "    Add r1\n" /* x + 1: the Smi guard fails for x = 0.5 */

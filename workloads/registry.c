@@ -16,13 +16,20 @@ extern const struct workload workload_jit;
 extern const struct workload workload_deopt_storm;
 extern const struct workload workload_shared_code;
 extern const struct workload workload_choreography;
+extern const struct workload workload_map_churn;
 
 static const struct workload *const all_workloads[] = {
-    &workload_gcbench,       &workload_binary_trees,
-    &workload_remset_stress, &workload_unbalanced,
-    &workload_graph_mutator, &workload_jit,
-    &workload_deopt_storm,   &workload_shared_code,
-    &workload_choreography,  NULL,
+    &workload_gcbench,
+    &workload_binary_trees,
+    &workload_remset_stress,
+    &workload_unbalanced,
+    &workload_graph_mutator,
+    &workload_jit,
+    &workload_deopt_storm,
+    &workload_shared_code,
+    &workload_choreography,
+    &workload_map_churn,
+    NULL,
 };
 
 const struct workload *const *workload_list(void) { return all_workloads; }

@@ -103,6 +103,10 @@ struct object *codecache_allocate(struct mutator *m, size_t tagged_count, size_t
         heap_allocate_code(m, tagged_count, sizeof(struct codecache_link) + body_bytes);
     for (size_t i = 0; i < tagged_count; i++)
         object_set_raw(code, 3 + i, value_from_smi(0));
+    struct codecache_link *link = codecache_link_of(code);
+    link->next = NULL;
+    link->list = CODECACHE_NONE;
+    atomic_init(&link->invalidated, 0);
     return code;
 }
 
@@ -139,6 +143,30 @@ void codecache_deoptimize(struct codecache *cc, struct object *code)
     cc->stats.optimized--;
     push(cc, CODECACHE_DEOPTIMIZED, code);
     cc->stats.deoptimized++;
+}
+
+uint64_t codecache_deoptimize_invalidated(struct codecache *cc,
+                                          void (*fn)(struct object *code, void *arg), void *arg)
+{
+    uint64_t moved = 0;
+    struct object **at = &cc->heads[CODECACHE_OPTIMIZED];
+    while (*at) {
+        struct object *code = *at;
+        struct codecache_link *link = codecache_link_of(code);
+        if (!codecache_is_invalidated(code)) {
+            at = &link->next;
+            continue;
+        }
+        *at = link->next;
+        cc->stats.optimized--;
+        cc->stats.deopts++;
+        push(cc, CODECACHE_DEOPTIMIZED, code);
+        cc->stats.deoptimized++;
+        moved++;
+        if (fn)
+            fn(code, arg);
+    }
+    return moved;
 }
 
 void codecache_note_closure(struct mutator *m, const value_t *code_slot, size_t closures_field,

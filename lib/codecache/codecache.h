@@ -25,6 +25,7 @@
 #ifndef WALTZ_CODECACHE_H
 #define WALTZ_CODECACHE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -48,6 +49,9 @@ enum codecache_list { CODECACHE_NONE, CODECACHE_OPTIMIZED, CODECACHE_DEOPTIMIZED
 struct codecache_link {
     struct object *next;
     uint64_t list; /* enum codecache_list */
+    /* Set (by any thread) when an assumption of the code no longer holds (a dependency
+     * changed, lib/vm fields.c): every activation of it must leave it. */
+    _Atomic uint64_t invalidated;
 };
 
 struct codecache_stats {
@@ -73,6 +77,15 @@ static inline struct codecache_link *codecache_link_of(struct object *code)
 }
 static inline void *codecache_body(struct object *code) { return codecache_link_of(code) + 1; }
 
+static inline void codecache_invalidate(struct object *code)
+{
+    atomic_store_explicit(&codecache_link_of(code)->invalidated, 1, memory_order_release);
+}
+static inline bool codecache_is_invalidated(struct object *code)
+{
+    return atomic_load_explicit(&codecache_link_of(code)->invalidated, memory_order_acquire);
+}
+
 /* Puts freshly compiled code on the optimized list. */
 void codecache_add_optimized(struct codecache *cc, struct object *code);
 /* A deopt of code: moves it from the optimized to the deoptimized list. */
@@ -83,6 +96,10 @@ void codecache_deoptimize(struct codecache *cc, struct object *code);
  * are slots. */
 void codecache_note_closure(struct mutator *m, const value_t *code_slot, size_t closures_field,
                             const value_t *closure_slot);
+/* Moves every invalidated code object of the optimized list to the deoptimized list
+ * (code_lists=none: nothing to walk) and calls fn on each; returns how many. */
+uint64_t codecache_deoptimize_invalidated(struct codecache *cc,
+                                          void (*fn)(struct object *code, void *arg), void *arg);
 /* code_unlinking=eager: stores undefined into the code field (code_field) of every
  * closure noted for code that still points at it; returns how many. */
 uint64_t codecache_reset_closures(struct codecache *cc, struct mutator *m, struct object *code,

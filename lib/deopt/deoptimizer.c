@@ -245,6 +245,10 @@ static void materialize(struct vm *vm, struct translated_state *ts, struct deopt
                 st->barrier_records++;
             object_store(m, o, first_word + j, v);
         }
+        /* A captured object's fields were never stored through the VM: a value that does
+         * not fit its class's field representation generalizes it now (no allocation). */
+        if (!t->is_array)
+            vm_object_check_fields(vm, o);
     }
 }
 
@@ -339,5 +343,8 @@ int deopt_eager(struct vm *vm, const value_t *bytes_slot, const value_t *literal
         vm->error[(size_t)n + len] = '\0';
         return -1;
     }
+    /* The frames are written: a collection may run (the handshakes of a generalization
+     * that materialization made). */
+    vm_process_invalidations(vm);
     return vm_resume(vm, base_depth, result);
 }

@@ -53,6 +53,9 @@ enum jit_op {
     J_BOX,        /* w[a] = the number in spill[a] (a Smi when integral: canonical numbers) */
     J_SOFT_DEOPT, /* a site without feedback: deopt (insufficient_feedback, kind soft) */
     J_LOAD_NAMED_GENERIC, /* acc = w[a].name (constant x) looked up in its shape: polymorphic */
+    /* J_ARITH_SMI whose accumulator was just loaded from a property whose representation
+     * is smi (lib/vm fields.c): only b is checked; the code depends on the representation. */
+    J_ARITH_SMI_ACC,
 };
 
 /* One instruction: op, sub (the bytecode opcode, oddball kind or jump sense), registers
@@ -65,6 +68,10 @@ struct jit_insn {
     uint32_t pc, deopt;
     uint32_t map_id; /* LOAD_FIELD, STORE_*: the map the receiver is guarded against;
                         arithmetic and comparisons: the site's feedback slot */
+    /* (b of STORE_FIELD and STORE_TRANSITION: 1 when the property's representation is not
+     * tagged, so the stored value must be a Smi: optimized code never generalizes one.)
+     * CALL has two deopt points: deopt (before the call) and deopt + 1 (after it, the
+     * result in the accumulator: a lazy deopt when the code was invalidated meanwhile). */
     uint8_t fuse;
     union {
         uint8_t fuse_reg; /* the Star's register (JIT_FUSE_STAR); INLINE_ENTER: the callee base */
@@ -91,8 +98,17 @@ enum {
 };
 enum { JIT_CODE_MARKED = 1 };
 
+/* An optimized activation, on the VM's list while its code runs (the handshake's stack
+ * walk). */
+struct jit_activation {
+    struct object *code;
+    struct jit_activation *prev;
+    bool found; /* counted by a handshake's walk (jit_stats.invalidated_frames) */
+};
+
 struct jit {
     struct vm *vm;
+    struct jit_activation *activations;
     struct jit_options options;
     struct jit_stats stats;
     struct codecache *cache;
@@ -107,6 +123,12 @@ static inline value_t *code_tagged(struct object *code) { return codecache_tagge
 static inline const struct jit_insn *code_body(struct object *code)
 {
     return (const struct jit_insn *)codecache_body(code);
+}
+/* Code a closure must not run (again): a deopt marked it, or a dependency changed. */
+static inline bool code_is_marked(struct object *code)
+{
+    return (value_to_smi(code_tagged(code)[JIT_CODE_FLAGS]) & JIT_CODE_MARKED) ||
+           codecache_is_invalidated(code);
 }
 static inline bool is_code(value_t v)
 {

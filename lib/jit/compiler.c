@@ -26,7 +26,50 @@ static bool is_guard(uint8_t op)
            op == J_CREATE_ARRAY || op == J_LOAD_ELEMENT || op == J_STORE_ELEMENT ||
            op == J_INTRINSIC || op == J_CREATE_OBJECT || op == J_INLINE_ENTER ||
            op == J_ARITH_F64 || op == J_UNARY_F64 || op == J_CMP_F64 || op == J_SQRT_F64 ||
-           op == J_SOFT_DEOPT || op == J_LOAD_NAMED_GENERIC;
+           op == J_SOFT_DEOPT || op == J_LOAD_NAMED_GENERIC || op == J_ARITH_SMI_ACC;
+}
+
+/* A field representation the code relies on (lib/vm fields.c). */
+struct jit_dependency {
+    const struct vm_shape *shape;
+    uint32_t field;
+};
+
+/* Speculation on field representations, on the final instruction stream: an addition,
+ * subtraction or multiplication of Smis right after a load of a property whose
+ * representation is smi (nothing jumps between them) checks only its other operand, and
+ * the code depends on that representation. Returns the dependencies (*count of them). */
+static struct jit_dependency *speculate_on_fields(struct jit *j, struct jit_insn *insns, size_t n,
+                                                  size_t *count)
+{
+    bool *target = platform_calloc(n + 1, sizeof *target);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t op = insns[k].op;
+        if (op == J_JUMP || op == J_JUMP_IF || op == J_LOOP || op == J_INLINE_RETURN)
+            target[insns[k].x] = true;
+    }
+    struct jit_dependency *deps = platform_calloc(n + 1, sizeof *deps);
+    size_t used = 0;
+    for (size_t k = 0; k + 1 < n; k++) {
+        struct jit_insn *load = &insns[k], *arith = &insns[k + 1];
+        if (load->op != J_LOAD_FIELD || load->fuse != JIT_FUSE_NONE || load->x < 0 ||
+            arith->op != J_ARITH_SMI || arith->acc != load->acc || arith->b == load->acc ||
+            target[k + 1])
+            continue;
+        const struct vm_shape *s =
+            __atomic_load_n(&j->vm->rt->shapes[load->map_id], __ATOMIC_ACQUIRE);
+        if (!s || vm_field_rep(s, (uint32_t)load->x) != VM_REP_SMI)
+            continue;
+        arith->op = J_ARITH_SMI_ACC;
+        bool seen = false;
+        for (size_t d = 0; d < used; d++)
+            seen |= deps[d].shape == s && deps[d].field == (uint32_t)load->x;
+        if (!seen)
+            deps[used++] = (struct jit_dependency){s, (uint32_t)load->x};
+    }
+    platform_free(target);
+    *count = used;
+    return deps;
 }
 
 static int reject(struct jit *j, struct object *shared, enum jit_reject why)
@@ -167,9 +210,13 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
         if (value_is_smi(handler)) {
             i->op = op == VM_OP_LdaNamedProperty ? J_LOAD_FIELD : J_STORE_FIELD;
             i->x = (int32_t)value_to_smi(handler);
+            if (i->op == J_STORE_FIELD && i->x >= 0)
+                i->b = vm_field_rep(shape, (uint32_t)i->x) != VM_REP_TAGGED;
         } else if (op == VM_OP_StaNamedProperty) {
             i->op = J_STORE_TRANSITION;
             i->x = (int32_t)map_raw(value_to_object(handler), MAP_ID);
+            const struct vm_shape *next = vm_shape_of_map(vm->rt, value_to_object(handler));
+            i->b = vm_field_rep(next, next->property_count - 1) != VM_REP_TAGGED;
         } else {
             goto unsupported;
         }
@@ -622,21 +669,36 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         }
     }
 
+    size_t dep_count = 0;
+    struct jit_dependency *deps = speculate_on_fields(j, insns, n, &dep_count);
+
     struct handle_scope scope;
     handle_scope_open(m, &scope);
     value_t *fn = handle_new(m, *function_slot);
     struct translation_builder *b = translation_builder_create(m);
     uint32_t fn_literal = translation_builder_literal(b, *fn);
-    for (size_t k = 0; k < n; k++) {
-        if (!is_guard(insns[k].op))
+    for (size_t point = 0; point < 2 * n; point++) {
+        /* Each guard's point; a call's second one: after it returned, its result (tagged)
+         * in the accumulator, resuming at the next bytecode. */
+        size_t k = point / 2;
+        bool after_call = point % 2;
+        if (!is_guard(insns[k].op) || (after_call && insns[k].op != J_CALL))
             continue;
-        insns[k].deopt = translation_begin_point(b);
+        uint32_t id = translation_begin_point(b);
+        struct jit_slot_set at = unboxed[k];
+        uint32_t resume = insns[k].pc;
+        if (after_call) {
+            at.bits[insns[k].acc >> 6] &= ~((uint64_t)1 << (insns[k].acc & 63));
+            resume += table[VM_OP_Call].size_bytes;
+        } else {
+            insns[k].deopt = id;
+        }
         uint32_t site = inlined_from[k];
-        uint32_t outer_pc = site == UINT32_MAX ? insns[k].pc : site + table[VM_OP_Call].size_bytes;
+        uint32_t outer_pc = site == UINT32_MAX ? resume : site + table[VM_OP_Call].size_bytes;
 /* Where window slot s is at this deopt point: a tagged register or an unboxed double. */
 #define LOC(s)                                                                                     \
-    (jit_slot_set_has(&unboxed[k], (s)) ? deopt_loc(DEOPT_LOC_DOUBLE_STACK_SLOT, (s))              \
-                                        : deopt_loc(DEOPT_LOC_REGISTER, (s)))
+    (jit_slot_set_has(&at, (s)) ? deopt_loc(DEOPT_LOC_DOUBLE_STACK_SLOT, (s))                      \
+                                : deopt_loc(DEOPT_LOC_REGISTER, (s)))
         translation_begin_frame(b, fn_literal, outer_pc, nregs);
         translation_add(b, LOC(nregs + 1));
         translation_add(b, LOC(nregs));
@@ -657,7 +719,7 @@ int jit_compile(struct jit *j, const value_t *function_slot)
         if (site == UINT32_MAX)
             continue;
         uint32_t cregs = insns[k].acc - cbase;
-        translation_begin_frame(b, translation_builder_literal(b, inline_target[site]), insns[k].pc,
+        translation_begin_frame(b, translation_builder_literal(b, inline_target[site]), resume,
                                 cregs);
         translation_add(b, LOC(insns[k].acc + 1u));
         translation_add(b, LOC(insns[k].acc));
@@ -687,6 +749,13 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     object_store(m, value_to_object(*fn), VM_FUNCTION_CODE, value_from_object(code_object));
     object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_weak_from_object(code_object));
     codecache_add_optimized(j->cache, code_object);
+    /* Registered before it first runs: a property that generalized since the compile
+     * began invalidates it now (its first call then unlinks it). */
+    for (size_t d = 0; d < dep_count; d++)
+        if (!vm_shape_add_dependent(vm->rt, deps[d].shape, deps[d].field, code_object))
+            codecache_invalidate(code_object);
+    j->stats.dependencies += dep_count;
+    platform_free(deps);
     value_t *code_handle = handle_new(m, value_from_object(code_object));
     codecache_note_closure(m, code_handle, JIT_CODE_CLOSURES, fn);
     shared = shared_of(*fn);

@@ -183,12 +183,15 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     w[nregs + 2] = *function_slot;
     w[nregs + 3] = value_from_object(code);
     j->top += window;
+    struct jit_activation activation = {code, j->activations, false};
+    j->activations = &activation;
     const size_t FN = nregs + 2;
     vm->stats.polls++;
     mutator_poll(vm->m);
 
     const struct jit_insn *i;
     enum deopt_reason reason;
+    uint32_t deopt_id;
     size_t ip = 0;
     /* Counted here, added to j->stats at every exit (a store per guard costs). */
     uint64_t guards = 0;
@@ -198,11 +201,13 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         guards++;                                                                                  \
         if (__builtin_expect(!(cond), 0)) {                                                        \
             reason = why;                                                                          \
+            deopt_id = i->deopt;                                                                   \
             goto deopt;                                                                            \
         }                                                                                          \
         if (stress && ++j->stress_count >= stress) {                                               \
             j->stress_count = 0;                                                                   \
             reason = DEOPT_REASON_STRESS;                                                          \
+            deopt_id = i->deopt;                                                                   \
             goto deopt;                                                                            \
         }                                                                                          \
     } while (0)
@@ -248,6 +253,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         [J_BOX] = &&op_J_BOX,
         [J_SOFT_DEOPT] = &&op_J_SOFT_DEOPT,
         [J_LOAD_NAMED_GENERIC] = &&op_J_LOAD_NAMED_GENERIC,
+        [J_ARITH_SMI_ACC] = &&op_J_ARITH_SMI_ACC,
     };
 #define NEXT                                                                                       \
     do {                                                                                           \
@@ -278,9 +284,13 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_MOV:
         w[i->a] = w[i->b];
         NEXT;
-    op_J_ARITH_SMI : {
+    op_J_ARITH_SMI:
+    op_J_ARITH_SMI_ACC : {
         value_t lhs = w[i->b], rhs = w[i->acc];
-        GUARD(value_is_smi(lhs) && value_is_smi(rhs), DEOPT_REASON_NOT_SMI);
+        /* ARITH_SMI_ACC: the accumulator is a Smi by the field representation it came from
+         * (the code is invalidated before that can change). */
+        GUARD(value_is_smi(lhs) && (i->op == J_ARITH_SMI_ACC || value_is_smi(rhs)),
+              DEOPT_REASON_NOT_SMI);
         int64_t a = value_to_smi(lhs), b = value_to_smi(rhs), r;
         bool overflow = i->sub == VM_OP_Add   ? __builtin_add_overflow(a, b, &r)
                         : i->sub == VM_OP_Sub ? __builtin_sub_overflow(a, b, &r)
@@ -395,6 +405,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_SOFT_DEOPT:
         j->stats.soft_deopts++;
         reason = DEOPT_REASON_INSUFFICIENT_FEEDBACK;
+        deopt_id = i->deopt;
         goto deopt;
     op_J_BOX:
         w[i->a] = vm_number_from_double(vm, spill_get(sp, i->a));
@@ -472,9 +483,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         }
         value_t r, callee_code = object_get(value_to_object(w[i->a]), VM_FUNCTION_CODE);
         int rc;
-        if (is_code(callee_code) &&
-            !(value_to_smi(code_tagged(value_to_object(callee_code))[JIT_CODE_FLAGS]) &
-              JIT_CODE_MARKED)) {
+        if (is_code(callee_code) && !code_is_marked(value_to_object(callee_code))) {
             /* Optimized callee: straight into the executor (vm_call would get here
              * through the tier after counting an invocation it no longer needs). */
             vm->stats.calls++;
@@ -488,6 +497,14 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
         if (rc != 0)
             goto fail;
         w[i->acc] = r;
+        /* A dependency of this code changed while the callee ran (on this thread or
+         * another): leave it, resuming the interpreter after the call. */
+        if (__builtin_expect(codecache_is_invalidated(code), 0)) {
+            j->stats.lazy_deopts++;
+            reason = DEOPT_REASON_DEPENDENCY_CHANGED;
+            deopt_id = i->deopt + 1;
+            goto deopt;
+        }
         NEXT;
     }
     op_J_INLINE_ENTER : {
@@ -518,6 +535,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     op_J_RETURN:
         *result = w[i->acc];
         j->top = base;
+        j->activations = activation.prev;
         j->stats.guards_executed += guards;
         return 0;
     op_J_LOAD_FIELD:
@@ -528,6 +546,8 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
                   map_raw(object_map(value_to_object(receiver)), MAP_ID) == i->map_id,
               DEOPT_REASON_WRONG_MAP);
         struct object *o = value_to_object(receiver);
+        if (i->op != J_LOAD_FIELD && i->b) /* a Smi-represented property: no generalizing */
+            GUARD(value_is_smi(w[i->acc]), DEOPT_REASON_NOT_SMI);
         if (i->op == J_STORE_TRANSITION) {
             const struct vm_shape *next = __atomic_load_n(&rt->shapes[i->x], __ATOMIC_ACQUIRE);
             vm_object_set_field(vm, &w[i->a], next, next->property_count - 1, &w[i->acc]);
@@ -626,11 +646,13 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
 
 fail:
     j->top = base;
+    j->activations = activation.prev;
     j->stats.guards_executed += guards;
     return -1;
 
 deopt : {
     struct mutator *m = vm->m;
+    j->activations = activation.prev; /* interpreter frames replace it */
     object_store(m, code, 3 + JIT_CODE_FLAGS,
                  value_from_smi(value_to_smi(tagged[JIT_CODE_FLAGS]) | JIT_CODE_MARKED));
     struct object *fo = value_to_object(w[FN]);
@@ -653,11 +675,13 @@ deopt : {
     struct deopt_machine_state state = {(const uint64_t *)w, window, sp, window,
                                         code_deoptimized,    &cd};
     struct deopt_stats ds;
-    int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], i->deopt, reason,
+    int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], deopt_id, reason,
                          &state, &ds, result);
     if (rc == 0 && j->options.events && j->options.events->deopt)
         j->options.events->deopt(j->options.events_ctx, vm, &ds,
-                                 reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft" : "eager",
+                                 reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft"
+                                 : deopt_id != i->deopt                       ? "lazy"
+                                                                              : "eager",
                                  WALTZ_OPT_CODE_UNLINKING);
     j->top = base;
     j->stats.guards_executed += guards;

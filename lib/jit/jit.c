@@ -30,7 +30,7 @@ static bool tier_wants(void *ctx, struct vm *vm, value_t function)
     struct object *f = value_to_object(function);
     value_t code = object_get(f, VM_FUNCTION_CODE);
     if (is_code(code)) {
-        if (!(value_to_smi(code_tagged(value_to_object(code))[JIT_CODE_FLAGS]) & JIT_CODE_MARKED))
+        if (!code_is_marked(value_to_object(code)))
             return true;
         object_store(vm->m, f, VM_FUNCTION_CODE, vm_undefined(vm->rt));
         j->stats.lazy_unlinks++;
@@ -38,8 +38,7 @@ static bool tier_wants(void *ctx, struct vm *vm, value_t function)
     /* Another closure of the function got it optimized: share its code. */
     struct object *shared = shared_of(function);
     value_t cached = object_get(shared, VM_SHARED_OPTIMIZED_CODE);
-    if (value_is_weak(cached) &&
-        !(value_to_smi(code_tagged(value_to_object(cached))[JIT_CODE_FLAGS]) & JIT_CODE_MARKED)) {
+    if (value_is_weak(cached) && !code_is_marked(value_to_object(cached))) {
         struct mutator *m = vm->m;
         struct handle_scope scope;
         handle_scope_open(m, &scope);
@@ -77,7 +76,46 @@ static int tier_call(void *ctx, struct vm *vm, const value_t *function_slot, con
     return rc;
 }
 
-static const struct vm_tier jit_tier = {.wants = tier_wants, .call = tier_call};
+/* The handshake after a field generalization (lib/vm fields.c), on this VM's thread or on
+ * its behalf while it is parked: the invalidated code goes to the deoptimized list
+ * (code_lists=none: there is no list, and only the stack walk finds it), under
+ * code_unlinking=eager every closure of it is reset now, and the activations of it are
+ * counted: each deoptimizes when control returns to it (executor.c). No allocation. */
+struct invalidation {
+    struct jit *j;
+    uint64_t resets;
+};
+
+static void reset_invalidated(struct object *code, void *arg)
+{
+    struct invalidation *inv = arg;
+    struct jit *j = inv->j;
+    inv->j->stats.invalidated_code++;
+    if (CODECACHE_EAGER)
+        inv->resets += codecache_reset_closures(j->cache, j->vm->m, code, JIT_CODE_CLOSURES,
+                                                VM_FUNCTION_CODE, vm_undefined(j->vm->rt));
+}
+
+static void tier_code_invalidated(void *ctx, struct vm *vm)
+{
+    (void)vm;
+    struct jit *j = ctx;
+    struct invalidation inv = {j, 0};
+    codecache_deoptimize_invalidated(j->cache, reset_invalidated, &inv);
+    for (struct jit_activation *a = j->activations; a; a = a->prev) {
+        if (a->found || !codecache_is_invalidated(a->code))
+            continue;
+        a->found = true;
+        j->stats.invalidated_frames++;
+        if (!CODECACHE_LISTS && CODECACHE_EAGER)
+            inv.resets += codecache_reset_closures(j->cache, j->vm->m, a->code, JIT_CODE_CLOSURES,
+                                                   VM_FUNCTION_CODE, vm_undefined(j->vm->rt));
+    }
+    j->stats.eager_unlinks += inv.resets;
+}
+
+static const struct vm_tier jit_tier = {
+    .wants = tier_wants, .call = tier_call, .code_invalidated = tier_code_invalidated};
 
 struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
 {
@@ -133,4 +171,8 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->shared_code_links += s->shared_code_links;
     t->eager_unlinks += s->eager_unlinks;
     t->soft_deopts += s->soft_deopts;
+    t->lazy_deopts += s->lazy_deopts;
+    t->dependencies += s->dependencies;
+    t->invalidated_code += s->invalidated_code;
+    t->invalidated_frames += s->invalidated_frames;
 }

@@ -25,7 +25,7 @@
 
 struct jit_events {
     void (*deopt)(void *ctx, struct vm *vm, const struct deopt_stats *s,
-                  const char *kind /* "eager" */,
+                  const char *kind /* "eager", "soft" or "lazy" */,
                   const char *code_unlinking /* the build's: "lazy" or "eager" */);
     void (*optimized)(void *ctx, struct vm *vm, uint32_t function /* VM_SHARED_INDEX */,
                       uint64_t now_ns);
@@ -73,6 +73,10 @@ struct jit_stats {
     uint64_t eager_unlinks;      /* closures reset at deopt (code_unlinking=eager) */
     uint64_t shared_code_links;  /* closures given the code another closure got optimized */
     uint64_t soft_deopts;        /* of the deopts, at sites that had no feedback */
+    uint64_t lazy_deopts;        /* activations deoptimized on return: their code was invalidated */
+    uint64_t dependencies;       /* field representations compiled code relied on */
+    uint64_t invalidated_code;   /* code objects found invalidated by the handshakes */
+    uint64_t invalidated_frames; /* activations of invalidated code the handshakes found */
     int last_unsupported_opcode; /* -1 if none */
 };
 

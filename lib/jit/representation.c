@@ -55,6 +55,7 @@ static void effects(const struct jit_insn *i, struct jit_slot_set *use, struct j
         set_add(kill, i->a);
         break;
     case J_ARITH_SMI:
+    case J_ARITH_SMI_ACC: /* made after this pass (compiler.c), listed for completeness */
     case J_ARITH:
     case J_ARITH_F64:
     case J_CMP_SMI:

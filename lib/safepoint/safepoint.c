@@ -23,6 +23,7 @@ void safepoint_init(struct safepoint *sp, struct telemetry *telemetry)
     sp->active = false;
     sp->telemetry = telemetry;
     sp->safepoints_count = 0;
+    sp->handshakes_pending = 0;
     sp->generation = 0;
 }
 
@@ -80,6 +81,8 @@ static void run_handshake(struct safepoint *sp, struct safepoint_thread *thread)
     thread->handshake_op(thread, thread->handshake_arg);
     pthread_mutex_lock(&sp->mutex);
     thread->handshake_done = true;
+    if (sp->handshakes_pending)
+        sp->handshakes_pending--;
     atomic_fetch_and(&thread->state, ~(uint32_t)SAFEPOINT_HANDSHAKE);
     pthread_cond_broadcast(&sp->cond);
     pthread_mutex_unlock(&sp->mutex);
@@ -227,6 +230,42 @@ void safepoint_handshake(struct safepoint *sp, struct safepoint_thread *initiato
         pthread_mutex_unlock(&sp->mutex);
     }
     pthread_mutex_unlock(&sp->operation_lock);
+}
+
+void safepoint_handshake_all(struct safepoint *sp, struct safepoint_thread *initiator,
+                             safepoint_operation op, void *arg)
+{
+    if (initiator)
+        op(initiator, arg);
+    acquire_operation(sp, initiator);
+    pthread_mutex_lock(&sp->mutex);
+    uint32_t count = 0;
+    for (struct safepoint_thread *t = sp->threads; t; t = t->next)
+        count += t != initiator;
+    struct safepoint_thread **parked = platform_calloc(count ? count : 1, sizeof *parked);
+    uint32_t np = 0;
+    sp->handshakes_pending = count;
+    for (struct safepoint_thread *t = sp->threads; t; t = t->next) {
+        if (t == initiator)
+            continue;
+        t->handshake_op = op;
+        t->handshake_arg = arg;
+        t->handshake_done = false;
+        /* A parked thread cannot unpark while HANDSHAKE is set, nor unregister. */
+        if (atomic_fetch_or(&t->state, SAFEPOINT_HANDSHAKE) & SAFEPOINT_PARKED)
+            parked[np++] = t;
+    }
+    pthread_mutex_unlock(&sp->mutex);
+    for (uint32_t k = 0; k < np; k++)
+        run_handshake(sp, parked[k]);
+    /* Counted, not read from the threads: one that has run it may unregister and free
+     * its record before this thread wakes up. */
+    pthread_mutex_lock(&sp->mutex);
+    while (sp->handshakes_pending)
+        pthread_cond_wait(&sp->cond, &sp->mutex);
+    pthread_mutex_unlock(&sp->mutex);
+    pthread_mutex_unlock(&sp->operation_lock);
+    platform_free(parked);
 }
 
 void safepoint_for_each_thread(struct safepoint *sp,

@@ -64,6 +64,7 @@ struct safepoint {
     uint64_t generation;         /* incremented when a safepoint ends */
     struct telemetry *telemetry; /* optional: stopped spans go to trace.json */
     uint64_t safepoints_count;
+    uint32_t handshakes_pending; /* safepoint_handshake_all: threads still to run its op */
 };
 
 struct safepoint_stats {
@@ -109,6 +110,13 @@ void safepoint_end(struct safepoint *sp, struct safepoint_thread *initiator);
  * returns when it has run. initiator as for safepoint_begin. */
 void safepoint_handshake(struct safepoint *sp, struct safepoint_thread *initiator,
                          struct safepoint_thread *target, safepoint_operation op, void *arg);
+
+/* Runs op on every registered thread: on the initiator (a running registered thread, or
+ * NULL for a thread that is not a mutator) first, then on each other one at its next poll, or on
+ * this thread on behalf of the parked ones; returns when every one has run it. Threads that
+ * register meanwhile are not included. */
+void safepoint_handshake_all(struct safepoint *sp, struct safepoint_thread *initiator,
+                             safepoint_operation op, void *arg);
 
 /* While stopped (between begin and end): visit every registered thread. */
 void safepoint_for_each_thread(struct safepoint *sp,

@@ -23,12 +23,6 @@
 #include "barrier/barrier.h"
 #include "platform/platform.h"
 
-struct vm_transition {
-    uint32_t symbol;
-    const struct vm_shape *target;
-    struct vm_transition *next;
-};
-
 /* Under rt->lock. NULL when there is no room for another map id. */
 static struct vm_shape *new_shape_locked(struct vm_runtime *rt, enum vm_shape_kind kind,
                                          struct object *map)
@@ -75,6 +69,7 @@ struct vm_runtime *vm_runtime_create(struct heap *heap, struct mutator *m)
     rt->shared_map = fixed_shape_map(rt, VM_SHAPE_SHARED, VM_SHARED_FIELDS);
     rt->array_map = fixed_shape_map(rt, VM_SHAPE_ARRAY, VM_ARRAY_FIELDS);
     pthread_mutex_unlock(&rt->lock);
+    vm_fields_init(rt);
     /* Oddballs are old (pretenured) and never move; global handles keep them alive. */
     for (int k = 0; k < VM_ODDBALL_COUNT; k++) {
         struct object *o = heap_allocate_old(m, rt->oddball_map, 2 * WORD_BYTES);
@@ -89,6 +84,7 @@ void vm_runtime_destroy(struct vm_runtime *rt)
 {
     if (!rt)
         return;
+    vm_fields_fini(rt);
     for (int k = 0; k < VM_ODDBALL_COUNT; k++)
         heap_global_handle_destroy(rt->heap, rt->oddball_handles[k]);
     for (size_t i = 0; i < rt->shape_count; i++) {
@@ -99,6 +95,9 @@ void vm_runtime_destroy(struct vm_runtime *rt)
             t = next;
         }
         platform_free(rt->all_shapes[i]->names);
+        platform_free((void *)rt->all_shapes[i]->reps);
+        platform_free(rt->all_shapes[i]->dependents);
+        platform_free(rt->all_shapes[i]->dependent_fields);
         platform_free(rt->all_shapes[i]);
     }
     platform_free(rt->all_shapes);
@@ -207,6 +206,9 @@ const struct vm_shape *vm_shape_transition(struct vm_runtime *rt, const struct v
             if (from->property_count)
                 memcpy(s->names, from->names, from->property_count * sizeof *s->names);
             s->names[from->property_count] = symbol;
+            s->reps = platform_calloc(s->property_count, sizeof *s->reps);
+            for (uint32_t i = 0; i < from->property_count; i++)
+                atomic_init(&s->reps[i], atomic_load(&from->reps[i]));
             s->parent = from;
             publish_shape_locked(rt, s);
             struct vm_transition *t = platform_alloc(sizeof *t);
@@ -298,8 +300,10 @@ value_t vm_object_get_field(struct object *o, const struct vm_shape *shape, uint
 void vm_object_set_field(struct vm *vm, const value_t *receiver, const struct vm_shape *new_shape,
                          uint32_t index, const value_t *value)
 {
+    const struct vm_shape *shape = new_shape ? new_shape : vm_shape_of(vm->rt, *receiver);
+    vm_field_store_check(vm, shape, index, *value);
     struct object *o = value_to_object(*receiver);
-    uint32_t capacity = new_shape ? new_shape->capacity : vm_shape_of(vm->rt, *receiver)->capacity;
+    uint32_t capacity = shape->capacity;
     if (index >= capacity) {
         size_t slot = index - capacity;
         value_t props = object_get(o, VM_OBJECT_PROPERTIES);
@@ -322,6 +326,7 @@ void vm_object_set_field(struct vm *vm, const value_t *receiver, const struct vm
     }
     if (new_shape)
         object_store(vm->m, o, 0, value_from_object(new_shape->map));
+    vm_process_invalidations(vm);
 }
 
 void vm_array_push(struct vm *vm, const value_t *array, const value_t *value)
@@ -554,6 +559,7 @@ struct vm *vm_create(struct vm_runtime *rt, struct mutator *m, const struct vm_m
         object_store(m, root_object(vm, VM_ROOT_GLOBALS), 2 + mod->functions[i].global, closure);
     }
     vm->roots[VM_ROOT_SCRATCH2] = VALUE_NULL;
+    m->vm = vm;
     return vm;
 }
 
@@ -561,6 +567,8 @@ void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
+    if (vm->m->vm == vm)
+        vm->m->vm = NULL;
     heap_remove_root_provider(vm->rt->heap, visit_roots, vm);
     platform_free(vm->symbols);
     platform_free(vm->frames);

@@ -27,8 +27,12 @@ int vm_await_collection_request(struct vm *vm, value_t flag, char *why, size_t w
     atomic_fetch_add(&vm->rt->awaits_begun, 1);
     uint64_t deadline = platform_now_ns() + VM_RENDEZVOUS_TIMEOUT_NS;
     int rc = 0;
-    while (!(atomic_load_explicit(&vm->m->safepoint.state, memory_order_acquire) &
-             SAFEPOINT_REQUESTED)) {
+    for (;;) {
+        uint32_t state = atomic_load_explicit(&vm->m->safepoint.state, memory_order_acquire);
+        if (state & SAFEPOINT_REQUESTED)
+            break;
+        if (state & SAFEPOINT_HANDSHAKE) /* not the request awaited: run it, go on waiting */
+            safepoint_poll_slow(&vm->m->safepoint);
         if (platform_now_ns() > deadline) {
             snprintf(why, why_size,
                      "await_collection_request: no other thread requested a collection within "

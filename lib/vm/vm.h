@@ -55,9 +55,19 @@ enum vm_shape_kind {
     VM_SHAPE_CONTEXT,
 };
 
-struct vm_transition;
+struct vm_shape;
+struct vm_transition { /* a property addition from one hidden class to the next */
+    uint32_t symbol;
+    const struct vm_shape *target;
+    struct vm_transition *next;
+};
 
-/* A hidden class: immutable once published but for its transitions (under the lock). */
+/* Field representations (fields.c), a lattice none < smi < tagged per property of a
+ * hidden class: what every instance's value of that property has been. */
+enum vm_field_rep { VM_REP_NONE, VM_REP_SMI, VM_REP_TAGGED };
+
+/* A hidden class: immutable once published but for its transitions, its field
+ * representations (which only generalize) and its dependent code (under the lock). */
 struct vm_shape {
     enum vm_shape_kind kind;
     struct object *map;
@@ -66,6 +76,13 @@ struct vm_shape {
     uint32_t *names;         /* property_count symbol ids */
     const struct vm_shape *parent;
     struct vm_transition *transitions; /* under vm_runtime.lock */
+    _Atomic uint8_t *reps;             /* OBJECT: property_count enum vm_field_rep */
+    /* Optimized code (lib/codecache code objects, of any VM) that assumed a property of
+     * this class stays a Smi: held weakly (the old-generation collections' weak
+     * processing drops dead entries); invalidated when that property generalizes. */
+    struct object **dependents;
+    uint32_t *dependent_fields;
+    uint32_t dependent_count, dependent_capacity;
 };
 
 #define VM_MAX_MAPS 65536
@@ -89,6 +106,9 @@ struct vm_runtime {
     size_t shape_count, shape_capacity;
     /* await_collection_request calls begun (the choreography's rendezvous). */
     _Atomic uint32_t awaits_begun;
+    /* Field generalizations from smi to tagged; code objects they invalidated; dead
+     * dependent-code entries the collections dropped. */
+    _Atomic uint64_t field_generalizations, code_invalidations, dependents_cleared;
 };
 
 /* m: an attached mutator of heap (the oddballs are allocated through it). */
@@ -153,6 +173,10 @@ struct vm_tier {
     bool (*wants)(void *ctx, struct vm *vm, value_t function);
     int (*call)(void *ctx, struct vm *vm, const value_t *function_slot, const value_t *args,
                 size_t argc, value_t *result);
+    /* Run on this VM's thread in a handshake (or on its behalf while it is parked) after
+     * a field generalization invalidated code: finds this VM's invalidated code (lists,
+     * stack) and deoptimizes it. Must not allocate. */
+    void (*code_invalidated)(void *ctx, struct vm *vm);
 };
 
 struct vm {
@@ -176,6 +200,9 @@ struct vm {
      * an array would pass it (fuzzing bounds the heap a program can fill, so that heap
      * exhaustion, which ends the process, stays out of reach). */
     uint64_t allocation_limit;
+    /* A store of this thread invalidated code: the handshakes are still to be done
+     * (vm_process_invalidations, at the next point that may collect). */
+    bool invalidation_pending;
     char error[512];
 };
 
@@ -297,6 +324,29 @@ value_t vm_object_get_field(struct object *o, const struct vm_shape *shape, uint
  * not NULL, is installed first (a transition). */
 void vm_object_set_field(struct vm *vm, const value_t *receiver, const struct vm_shape *new_shape,
                          uint32_t index, const value_t *value);
+/* Field representations and dependent code (fields.c). */
+static inline enum vm_field_rep vm_field_rep(const struct vm_shape *s, uint32_t index)
+{
+    return (enum vm_field_rep)atomic_load_explicit(&s->reps[index], memory_order_acquire);
+}
+/* Before value is stored into property index of an object of class s: generalizes the
+ * property's representation (in the class that added it and every class after it) if
+ * value does not fit, and invalidates the code that depended on it (then
+ * vm->invalidation_pending). No allocation. */
+void vm_field_store_check(struct vm *vm, const struct vm_shape *s, uint32_t index, value_t value);
+/* The same for every in-object property of the object o (the deoptimizer's materialized
+ * objects). */
+void vm_object_check_fields(struct vm *vm, struct object *o);
+/* Records that code assumes property index of s stays a Smi; false (nothing recorded)
+ * if it is no longer one. */
+bool vm_shape_add_dependent(struct vm_runtime *rt, const struct vm_shape *s, uint32_t index,
+                            struct object *code);
+/* If vm->invalidation_pending: a handshake with every mutator thread, each running its
+ * VM's tier's code_invalidated. May collect (it waits for its turn at the safepoint). */
+void vm_process_invalidations(struct vm *vm);
+void vm_fields_init(struct vm_runtime *rt);
+void vm_fields_fini(struct vm_runtime *rt);
+
 /* Appends *value to the array in *array (elements grow when full). */
 void vm_array_push(struct vm *vm, const value_t *array, const value_t *value);
 

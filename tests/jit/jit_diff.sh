@@ -149,6 +149,26 @@ if [ "$lists" = none ]; then
 else
     [ "$unlinked" -ge 1 ] || fail "choreography: the full GC unlinked no code"
 fi
+# map-churn: the same checksum with the tier on and off, under stress, the verifier and
+# 4 mutators (the classes are shared: one thread's generalization invalidates the
+# others' code through handshakes); with it on and one mutator, every round's sum
+# deoptimizes lazily (dependency_changed) when touch returns to it.
+for flags in "--opt off" "--opt on" "--opt on --gc-stress 7 $verify" "--opt on --deopt-stress 5" \
+    "--opt on --mutators 4 --gc-stress 11 $verify" "--opt on --mutators 4 --tierup-calls 20"; do
+    dir=$work/churn-${flags// /}
+    # shellcheck disable=SC2086
+    "$waltz" run map-churn $flags --objects 300 --passes 12 --rounds 4 --tierup-loops 1000 \
+        --out "$dir" >"$dir.txt" 2>&1 || fail "map-churn $flags: $(tail -2 "$dir.txt")"
+    want=2689804 # rounds x ((passes + 3) S - 2 t + 1), S = objects (objects - 1) / 2, t = objects / 2
+    [[ $flags == *"--mutators 4"* ]] && want=$((4 * want))
+    grep -qx "checksum $want" "$dir.txt" || fail "map-churn $flags: $(grep checksum "$dir.txt")"
+done
+dir=$work/churn---opton
+lazy=$(awk -F, 'NR > 1 && $7 == "lazy" && $8 == "dependency_changed"' "$dir/deopts.csv" | wc -l)
+[ "$lazy" -eq 4 ] || fail "map-churn: $lazy lazy dependency_changed deopts, not 4: $(cat "$dir/deopts.csv")"
+grep -Eq 'field dependencies [1-9][0-9]*, lazy deopts 4, invalidated code [1-9]' "$dir.txt" ||
+    fail "map-churn: $(grep '^jit' "$dir.txt")"
+
 "$waltz" run choreography --mutators 1 --out "$work/choreo-1" >/dev/null 2>"$work/choreo-1.err"
 [ $? -eq 2 ] && grep -qx "waltz: error: waltz run choreography needs --mutators 2 or more, not 1" \
     "$work/choreo-1.err" || fail "choreography --mutators 1: $(cat "$work/choreo-1.err")"

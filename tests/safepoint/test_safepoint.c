@@ -347,6 +347,60 @@ static void test_handshake_parked_target(void **state)
     safepoint_destroy(&sp);
 }
 
+/* A handshake with everyone: each running thread runs the operation itself, the parked
+ * one's part runs on the initiator, the initiator's own part first; nobody is stopped. */
+struct all_record {
+    _Atomic int runs;
+    struct safepoint_thread *threads[8];
+    int ran_on[8];
+};
+
+static void record_all(struct safepoint_thread *thread, void *arg)
+{
+    struct all_record *rec = arg;
+    int k = atomic_fetch_add(&rec->runs, 1);
+    rec->threads[k] = thread;
+    rec->ran_on[k] = platform_thread_id();
+}
+
+static int ran_on_for(const struct all_record *rec, const struct safepoint_thread *thread)
+{
+    for (int k = 0; k < atomic_load(&rec->runs); k++)
+        if (rec->threads[k] == thread)
+            return rec->ran_on[k];
+    return -1;
+}
+
+static void test_handshake_all(void **state)
+{
+    struct safepoint sp;
+    safepoint_init(&sp, NULL);
+    struct runner rs[3];
+    start_runners(&sp, rs, 3);
+    atomic_store(&rs[2].park_now, true);
+    wait_flag(&rs[2].parked);
+    struct safepoint_thread self;
+    safepoint_register(&sp, &self);
+    for (int i = 0; i < 50; i++) {
+        struct all_record rec = {0};
+        safepoint_handshake_all(&sp, &self, record_all, &rec);
+        assert_int_equal(atomic_load(&rec.runs), 4); /* all done before the call returns */
+        assert_ptr_equal(rec.threads[0], &self);     /* the initiator's part first */
+        assert_int_equal(ran_on_for(&rec, &self), platform_thread_id());
+        assert_int_equal(ran_on_for(&rec, &rs[0].thread), rs[0].platform_id);
+        assert_int_equal(ran_on_for(&rec, &rs[1].thread), rs[1].platform_id);
+        assert_int_equal(ran_on_for(&rec, &rs[2].thread), platform_thread_id()); /* parked */
+        for (int r = 0; r < 3; r++)
+            assert_false(atomic_load(&rs[r].thread.state) & SAFEPOINT_HANDSHAKE);
+    }
+    assert_int_equal(sp.safepoints_count, 0);
+    atomic_store(&rs[2].go, true);
+    wait_flag(&rs[2].unparked);
+    stop_runners(rs, 3);
+    safepoint_unregister(&sp, &self);
+    safepoint_destroy(&sp);
+}
+
 /* --- Stress: several initiators ------------------------------------------------------------- */
 
 #define STRESS_THREADS 4
@@ -487,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_register_during_safepoint_waits),
         cmocka_unit_test(test_handshake_running_target),
         cmocka_unit_test(test_handshake_parked_target),
+        cmocka_unit_test(test_handshake_all),
         cmocka_unit_test(test_back_to_back_safepoints),
     };
     return cmocka_run_group_tests_name("safepoint", tests, NULL, NULL);
