@@ -84,7 +84,8 @@ run_config() { # name, setup options..., -- test suites...
     meson test -C "$dir" --print-errorlogs --num-processes 2 "${suites[@]}" 2>&1 | tee "$log" |
         grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Timeout|Skipped|Expected Fail|Unexpected Pass):'
     count_results "$log"
-    grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$log" | sed "s|^|$name: |" >>"$failures"
+    sed '/^Summary of Failures/q' "$log" | grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' |
+        sed "s|^|$name: |" >>"$failures"
     echo "== $name: $((built - start)) s build, $((SECONDS - built)) s tests"
 }
 
