@@ -159,7 +159,6 @@ uint64_t codecache_deoptimize_invalidated(struct codecache *cc,
         }
         *at = link->next;
         cc->stats.optimized--;
-        cc->stats.deopts++;
         push(cc, CODECACHE_DEOPTIMIZED, code);
         cc->stats.deoptimized++;
         moved++;

@@ -283,9 +283,11 @@ static void record_deopt(struct vm *vm, value_t function, enum deopt_reason reas
     struct object *shared =
         value_to_object(object_get(value_to_object(function), VM_FUNCTION_SHARED));
     /* A soft deopt (a site that had no feedback when the code was compiled) does not count
-     * against re-optimization: the interpreter now collects the feedback it lacked. */
+     * against re-optimization: the interpreter now collects the feedback it lacked. Nor
+     * does a lazy one (a dependency changed): no guard of the code failed, and one
+     * generalization deoptimizes every activation of the code on the stack. */
     int64_t n = value_to_smi(object_get(shared, VM_SHARED_DEOPT_COUNT));
-    if (reason != DEOPT_REASON_INSUFFICIENT_FEEDBACK)
+    if (reason != DEOPT_REASON_INSUFFICIENT_FEEDBACK && reason != DEOPT_REASON_DEPENDENCY_CHANGED)
         object_store(vm->m, shared, VM_SHARED_DEOPT_COUNT, value_from_smi(n + 1));
     object_store(vm->m, shared, VM_SHARED_LAST_DEOPT_REASON, value_from_smi((int64_t)reason));
     st->function = (uint32_t)value_to_smi(object_get(shared, VM_SHARED_INDEX));
@@ -341,6 +343,7 @@ int deopt_eager(struct vm *vm, const value_t *bytes_slot, const value_t *literal
         memmove(vm->error + n, vm->error, len);
         memcpy(vm->error, prefix, (size_t)n);
         vm->error[(size_t)n + len] = '\0';
+        vm_process_invalidations(vm);
         return -1;
     }
     /* The frames are written: a collection may run (the handshakes of a generalization

@@ -105,7 +105,8 @@ struct mutator {
     uint64_t stress_allocations;    /* --gc-stress: allocations counted on the slow path */
     uint64_t allocated_bytes;       /* bytes in LABs handed to this mutator */
     uintptr_t lab_start;
-    void *vm; /* the toy VM running on this thread (lib/vm sets it), or NULL */
+    void
+        *vm; /* the toy VM of this thread (lib/vm sets it; one VM per mutator at a time), or NULL */
     char name[32];
 };
 

@@ -750,7 +750,7 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_weak_from_object(code_object));
     codecache_add_optimized(j->cache, code_object);
     /* Registered before it first runs: a property that generalized since the compile
-     * began invalidates it now (its first call then unlinks it). */
+     * began invalidates it now (tier_call then interprets instead, jit.c). */
     for (size_t d = 0; d < dep_count; d++)
         if (!vm_shape_add_dependent(vm->rt, deps[d].shape, deps[d].field, code_object))
             codecache_invalidate(code_object);

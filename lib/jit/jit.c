@@ -55,19 +55,32 @@ static bool tier_wants(void *ctx, struct vm *vm, value_t function)
     return (flags & VM_SHARED_FLAG_TIERUP_REQUESTED) && !(flags & VM_SHARED_FLAG_NO_OPT);
 }
 
+/* Runs the function in the interpreter instead (a call the tier took but cannot run). */
+static int interpret(struct vm *vm, const value_t *function_slot, const value_t *args, size_t argc,
+                     value_t *result)
+{
+    struct object *f = value_to_object(*function_slot);
+    size_t params = (size_t)shared_smi(shared_of(*function_slot), VM_SHARED_PARAMS);
+    size_t depth = vm->frame_count;
+    if (vm_push_frame(vm, *function_slot, object_get(f, VM_FUNCTION_CONTEXT), 0,
+                      vm_undefined(vm->rt), args, argc < params ? argc : params) != 0)
+        return -1;
+    return vm_resume(vm, depth, result);
+}
+
 static int tier_call(void *ctx, struct vm *vm, const value_t *function_slot, const value_t *args,
                      size_t argc, value_t *result)
 {
     struct jit *j = ctx;
     if (!is_code(object_get(value_to_object(*function_slot), VM_FUNCTION_CODE)) &&
-        jit_compile(j, function_slot) != 0) {
-        struct object *f = value_to_object(*function_slot);
-        size_t params = (size_t)shared_smi(shared_of(*function_slot), VM_SHARED_PARAMS);
-        size_t depth = vm->frame_count;
-        if (vm_push_frame(vm, *function_slot, object_get(f, VM_FUNCTION_CONTEXT), 0,
-                          vm_undefined(vm->rt), args, argc < params ? argc : params) != 0)
-            return -1;
-        return vm_resume(vm, depth, result);
+        jit_compile(j, function_slot) != 0)
+        return interpret(vm, function_slot, args, argc, result);
+    struct object *f = value_to_object(*function_slot);
+    if (code_is_marked(value_to_object(object_get(f, VM_FUNCTION_CODE)))) {
+        /* Invalidated as its dependencies were registered (compiler.c). */
+        object_store(vm->m, f, VM_FUNCTION_CODE, vm_undefined(vm->rt));
+        j->stats.lazy_unlinks++;
+        return interpret(vm, function_slot, args, argc, result);
     }
     j->stats.optimized_calls++;
     j->depth++;

@@ -88,6 +88,12 @@ static void run_handshake(struct safepoint *sp, struct safepoint_thread *thread)
     pthread_mutex_unlock(&sp->mutex);
 }
 
+void safepoint_run_pending_handshake(struct safepoint_thread *thread)
+{
+    if (atomic_load(&thread->state) & SAFEPOINT_HANDSHAKE)
+        run_handshake(thread->safepoint, thread);
+}
+
 void safepoint_poll_slow(struct safepoint_thread *thread)
 {
     struct safepoint *sp = thread->safepoint;

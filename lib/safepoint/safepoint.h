@@ -92,6 +92,10 @@ static inline void safepoint_poll(struct safepoint_thread *thread)
         safepoint_poll_slow(thread);
 }
 
+/* Runs a pending handshake operation, if any, and never joins a safepoint (for a thread
+ * that waits for a safepoint request without polling: lib/vm's rendezvous). */
+void safepoint_run_pending_handshake(struct safepoint_thread *thread);
+
 /* Before blocking outside the heap: park; after: unpark (which waits out a safepoint). */
 void safepoint_park(struct safepoint_thread *thread);
 void safepoint_unpark(struct safepoint_thread *thread);

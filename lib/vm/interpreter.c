@@ -516,13 +516,16 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                 property_feedback(&in, slot, shape->map, handler);
             }
             in.fp->pc = pc;
+            /* Either may collect: a transition may grow the backing store, and a store that
+             * generalizes a field makes handshakes, during which another thread may run
+             * a collection (lib/vm fields.c). */
             if (value_is_smi(handler)) {
                 vm_object_set_field(vm, &REG(1), NULL, (uint32_t)value_to_smi(handler), &ACC);
             } else {
                 const struct vm_shape *next = vm_shape_of_map(rt, value_to_object(handler));
                 vm_object_set_field(vm, &REG(1), next, next->property_count - 1, &ACC);
-                RELOAD();
             }
+            RELOAD();
             break;
         }
         case VM_OP_CreateArray: {

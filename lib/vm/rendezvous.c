@@ -32,7 +32,7 @@ int vm_await_collection_request(struct vm *vm, value_t flag, char *why, size_t w
         if (state & SAFEPOINT_REQUESTED)
             break;
         if (state & SAFEPOINT_HANDSHAKE) /* not the request awaited: run it, go on waiting */
-            safepoint_poll_slow(&vm->m->safepoint);
+            safepoint_run_pending_handshake(&vm->m->safepoint);
         if (platform_now_ns() > deadline) {
             snprintf(why, why_size,
                      "await_collection_request: no other thread requested a collection within "

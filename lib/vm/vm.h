@@ -321,7 +321,8 @@ int vm_shape_find(const struct vm_shape *shape, uint32_t symbol);
 value_t vm_object_get_field(struct object *o, const struct vm_shape *shape, uint32_t index);
 /* Stores *value into property i of the object in *receiver; when index is past the
  * in-object capacity, the backing store may have to grow (allocation). new_shape, if
- * not NULL, is installed first (a transition). */
+ * not NULL, is installed first (a transition). May collect, whatever the index: a store
+ * that generalizes the field's representation makes handshakes (fields.c). */
 void vm_object_set_field(struct vm *vm, const value_t *receiver, const struct vm_shape *new_shape,
                          uint32_t index, const value_t *value);
 /* Field representations and dependent code (fields.c). */
