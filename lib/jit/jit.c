@@ -90,10 +90,11 @@ static int tier_call(void *ctx, struct vm *vm, const value_t *function_slot, con
 }
 
 /* The handshake after a field generalization (lib/vm fields.c), on this VM's thread or on
- * its behalf while it is parked: the invalidated code goes to the deoptimized list
- * (code_lists=none: there is no list, and only the stack walk finds it), under
- * code_unlinking=eager every closure of it is reset now, and the activations of it are
- * counted: each deoptimizes when control returns to it (executor.c). No allocation. */
+ * its behalf while it is parked: the invalidated code goes to the deoptimized list (with
+ * code_lists=none there is no list, and only the stack walk finds it), under
+ * code_unlinking=eager every closure of it is reset now (eager with none is refused at
+ * configure time), and the activations of it are counted: each deoptimizes when control
+ * returns to it (executor.c). No allocation. */
 struct invalidation {
     struct jit *j;
     uint64_t resets;
@@ -120,9 +121,6 @@ static void tier_code_invalidated(void *ctx, struct vm *vm)
             continue;
         a->found = true;
         j->stats.invalidated_frames++;
-        if (!CODECACHE_LISTS && CODECACHE_EAGER)
-            inv.resets += codecache_reset_closures(j->cache, j->vm->m, a->code, JIT_CODE_CLOSURES,
-                                                   VM_FUNCTION_CODE, vm_undefined(j->vm->rt));
     }
     j->stats.eager_unlinks += inv.resets;
 }
