@@ -5,7 +5,7 @@
  * recorded in telemetry (deopts.csv, trace.json).
  *
  * Offers:  jit_runner_run; JIT_RUNNER_FLAGS, the flags it reads (--opt, --unbox-doubles,
- *          --deopt-stress, --tierup-calls, --tierup-loops), for a workload's flag list.
+ *          --osr, --deopt-stress, --tierup-calls, --tierup-loops), for a workload's flag list.
  * Needs:   lib/vm, lib/jit, lib/telemetry.
  */
 #ifndef WALTZ_JIT_RUNNER_H
@@ -24,14 +24,17 @@ extern const char *const jit_runner_opt_choices[];
          0,                                                                                        \
          1,                                                                                        \
          jit_runner_opt_choices},                                                                  \
+        {"osr", "on-stack replacement: a hot loop's interpreter frame tiers up at its back-edge",  \
+         1,     0,                                                                                 \
+         1,     jit_runner_opt_choices},                                                           \
         {"deopt-stress", "fail every N-th guard of optimized code on purpose (0: off)", 0, 0,      \
          1000000000},                                                                              \
         {"tierup-calls", "invocations after which a function is optimized", VM_TIERUP_INVOCATIONS, \
          1, 1000000000},                                                                           \
     {                                                                                              \
         "tierup-loops",                                                                            \
-            "loop back-edges after which a function is optimized (at its next call: no "           \
-            "on-stack replacement)",                                                               \
+            "loop back-edges after which a function is optimized (the running frame too, "         \
+            "by on-stack replacement, with --osr on)",                                             \
             VM_TIERUP_BACKEDGES, 1, 1000000000                                                     \
     }
 

@@ -17,6 +17,7 @@ extern const struct workload workload_deopt_storm;
 extern const struct workload workload_shared_code;
 extern const struct workload workload_choreography;
 extern const struct workload workload_map_churn;
+extern const struct workload workload_osr_loop;
 
 static const struct workload *const all_workloads[] = {
     &workload_gcbench,
@@ -29,6 +30,7 @@ static const struct workload *const all_workloads[] = {
     &workload_shared_code,
     &workload_choreography,
     &workload_map_churn,
+    &workload_osr_loop,
     NULL,
 };
 

@@ -10,9 +10,16 @@
 #include "barrier/barrier.h"
 #include "platform/platform.h"
 
+struct osr_entry {
+    uint32_t function, loop_pc;
+    struct object *code; /* weak: code space never moves, and the weak processor clears it */
+};
+
 struct codecache {
     struct heap *heap;
     struct object *heads[3]; /* by enum codecache_list; [CODECACHE_NONE] unused */
+    struct osr_entry *osr;   /* the OSR code cache: stats.osr_entries of osr_capacity */
+    size_t osr_capacity;
     struct codecache_stats stats;
 };
 
@@ -63,28 +70,66 @@ static void verify_lists(struct codecache *cc)
     }
 }
 
+/* Clears the OSR entries whose code the collection did not mark (nothing else held it:
+ * no frame runs it) and compacts the table. */
+static void prune_osr(struct codecache *cc)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < cc->stats.osr_entries; k++) {
+        if (heap_object_survives(cc->osr[k].code)) {
+            cc->osr[kept++] = cc->osr[k];
+            continue;
+        }
+        cc->stats.osr_cleared_by_gc++;
+        cc->heap->weak_osr_entries_cleared++;
+    }
+    cc->stats.osr_entries = kept;
+}
+
+/* The verifier's part for the OSR cache: every entry a live code object, keys unique. */
+static void verify_osr(struct codecache *cc)
+{
+    for (size_t k = 0; k < cc->stats.osr_entries; k++) {
+        const struct osr_entry *e = &cc->osr[k];
+        if (object_type(e->code) != TYPE_CODE || !heap_object_survives(e->code))
+            platform_fatal("codecache: the OSR cache entry (function %u, loop %u) holds a "
+                           "dangling code object %p",
+                           e->function, e->loop_pc, (void *)e->code);
+        for (size_t other = 0; other < k; other++)
+            if (cc->osr[other].function == e->function && cc->osr[other].loop_pc == e->loop_pc)
+                platform_fatal("codecache: the OSR cache has two entries for (function %u, "
+                               "loop %u)",
+                               e->function, e->loop_pc);
+    }
+}
+
 static void process_weak(struct heap *heap, void *ctx)
 {
     struct codecache *cc = ctx;
-    prune(cc, CODECACHE_OPTIMIZED);
-    prune(cc, CODECACHE_DEOPTIMIZED);
-    if (heap->config.verify_heap)
-        verify_lists(cc);
+    if (CODECACHE_LISTS) {
+        prune(cc, CODECACHE_OPTIMIZED);
+        prune(cc, CODECACHE_DEOPTIMIZED);
+    }
+    prune_osr(cc);
+    if (heap->config.verify_heap) {
+        if (CODECACHE_LISTS)
+            verify_lists(cc);
+        verify_osr(cc);
+    }
 }
 
 struct codecache *codecache_create(struct heap *heap)
 {
     struct codecache *cc = platform_calloc(1, sizeof *cc);
     cc->heap = heap;
-    if (CODECACHE_LISTS)
-        heap_add_weak_processor(heap, process_weak, cc);
+    heap_add_weak_processor(heap, process_weak, cc);
     return cc;
 }
 
 void codecache_destroy(struct codecache *cc)
 {
-    if (CODECACHE_LISTS)
-        heap_remove_weak_processor(cc->heap, process_weak, cc);
+    heap_remove_weak_processor(cc->heap, process_weak, cc);
+    platform_free(cc->osr);
     /* The code objects outlive the lists (closures may still hold them): unlink them. */
     for (int list = CODECACHE_OPTIMIZED; list <= CODECACHE_DEOPTIMIZED; list++) {
         for (struct object *code = cc->heads[list], *next; code; code = next) {
@@ -225,6 +270,73 @@ uint64_t codecache_reset_closures(struct codecache *cc, struct mutator *m, struc
     }
     cc->stats.eager_resets += reset;
     return reset;
+}
+
+/* --- The OSR code cache --------------------------------------------------------------------- */
+
+static struct osr_entry *osr_find(struct codecache *cc, uint32_t function, uint32_t loop_pc)
+{
+    for (size_t k = 0; k < cc->stats.osr_entries; k++)
+        if (cc->osr[k].function == function && cc->osr[k].loop_pc == loop_pc)
+            return &cc->osr[k];
+    return NULL;
+}
+
+static void osr_remove(struct codecache *cc, struct osr_entry *e)
+{
+    *e = cc->osr[--cc->stats.osr_entries];
+    cc->stats.osr_evicted++;
+}
+
+struct object *codecache_osr_lookup(struct codecache *cc, uint32_t function, uint32_t loop_pc,
+                                    bool (*is_marked)(struct object *code))
+{
+    struct osr_entry *e = osr_find(cc, function, loop_pc);
+    if (!e)
+        return NULL;
+    if (is_marked && is_marked(e->code)) {
+        osr_remove(cc, e);
+        return NULL;
+    }
+    return e->code;
+}
+
+void codecache_osr_insert(struct codecache *cc, uint32_t function, uint32_t loop_pc,
+                          struct object *code)
+{
+    struct osr_entry *e = osr_find(cc, function, loop_pc);
+    if (!e) {
+        if (cc->stats.osr_entries == cc->osr_capacity) {
+            cc->osr_capacity = cc->osr_capacity ? 2 * cc->osr_capacity : 8;
+            cc->osr = platform_realloc(cc->osr, cc->osr_capacity * sizeof *cc->osr);
+        }
+        e = &cc->osr[cc->stats.osr_entries++];
+    }
+    *e = (struct osr_entry){function, loop_pc, code};
+    cc->stats.osr_inserted++;
+}
+
+uint64_t codecache_osr_evict(struct codecache *cc, struct object *code)
+{
+    uint64_t evicted = 0;
+    for (size_t k = 0; k < cc->stats.osr_entries;) {
+        if (cc->osr[k].code != code) {
+            k++;
+            continue;
+        }
+        osr_remove(cc, &cc->osr[k]);
+        evicted++;
+    }
+    return evicted;
+}
+
+void codecache_osr_for_each(const struct codecache *cc,
+                            void (*fn)(uint32_t function, uint32_t loop_pc, struct object *code,
+                                       void *arg),
+                            void *arg)
+{
+    for (size_t k = 0; k < cc->stats.osr_entries; k++)
+        fn(cc->osr[k].function, cc->osr[k].loop_pc, cc->osr[k].code, arg);
 }
 
 const struct codecache_stats *codecache_stats(const struct codecache *cc) { return &cc->stats; }

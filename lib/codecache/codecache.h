@@ -18,8 +18,18 @@
  * Every code object also has a weak array of the closures that were linked to it
  * (codecache_note_closure), so that code_unlinking=eager can reset them all at deopt.
  *
+ * The OSR code cache (after V8's OSROptimizedCodeCache of a native context): the code a
+ * hot loop tiered up into at its back-edge (on-stack replacement), keyed by (function,
+ * loop offset: the JumpLoop's bytecode offset). Its entries are weak: raw pointers into
+ * code space, which keep nothing alive. An entry is evicted when its code is marked for
+ * deoptimization (codecache_osr_evict, and at lookup), and every old-generation
+ * collection's weak processor clears the entries whose code it did not mark and compacts
+ * the table (cycles.csv osr_entries_cleared_count). The cache exists under every
+ * code_lists strategy: it is the tier's way to find OSR code again, not a list of it.
+ *
  * Offers:  codecache_create/destroy, codecache_allocate (a code object with the header),
- *          codecache_body, codecache_add_optimized, codecache_deoptimize, the counts.
+ *          codecache_body, codecache_add_optimized, codecache_deoptimize, the OSR cache
+ *          (codecache_osr_*), the counts.
  * Needs:   lib/heap (code space, weak arrays, weak processors), lib/barrier.
  */
 #ifndef WALTZ_CODECACHE_H
@@ -59,6 +69,8 @@ struct codecache_stats {
     uint64_t unlinked_by_gc;          /* dead code objects the weak processor unlinked */
     uint64_t eager_resets;            /* closures reset at deopt (code_unlinking=eager) */
     uint64_t optimized_total, deopts; /* ever added; ever moved (or marked) */
+    uint64_t osr_entries;             /* in the OSR cache now */
+    uint64_t osr_inserted, osr_evicted, osr_cleared_by_gc; /* ever */
 };
 
 struct codecache;
@@ -104,6 +116,20 @@ uint64_t codecache_deoptimize_invalidated(struct codecache *cc,
  * closure noted for code that still points at it; returns how many. */
 uint64_t codecache_reset_closures(struct codecache *cc, struct mutator *m, struct object *code,
                                   size_t closures_field, size_t code_field, value_t undefined);
+
+/* The OSR code cache. lookup: the entry's code, or NULL (an entry whose code is marked,
+ * by the is_marked the tier passes, is evicted and NULL returned). insert: adds or
+ * replaces the entry. evict: removes every entry of code (its deopt); returns how many. */
+struct object *codecache_osr_lookup(struct codecache *cc, uint32_t function, uint32_t loop_pc,
+                                    bool (*is_marked)(struct object *code));
+void codecache_osr_insert(struct codecache *cc, uint32_t function, uint32_t loop_pc,
+                          struct object *code);
+uint64_t codecache_osr_evict(struct codecache *cc, struct object *code);
+/* Calls fn on every entry of the OSR cache (the tests' walk). */
+void codecache_osr_for_each(const struct codecache *cc,
+                            void (*fn)(uint32_t function, uint32_t loop_pc, struct object *code,
+                                       void *arg),
+                            void *arg);
 
 const struct codecache_stats *codecache_stats(const struct codecache *cc);
 /* Calls fn on every code object on the lists (the verifier's and the tests' walk). */

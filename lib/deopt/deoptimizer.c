@@ -349,5 +349,7 @@ int deopt_eager(struct vm *vm, const value_t *bytes_slot, const value_t *literal
     /* The frames are written: a collection may run (the handshakes of a generalization
      * that materialization made). */
     vm_process_invalidations(vm);
+    if (state->before_resume)
+        state->before_resume(state->before_resume_ctx, st);
     return vm_resume(vm, base_depth, result);
 }

@@ -46,6 +46,7 @@ const char *deopt_reason_name(enum deopt_reason reason);
 
 /* The optimized activation: each word is a tagged value or raw double bits, as the
  * translation says. */
+struct deopt_stats;
 struct deopt_machine_state {
     const uint64_t *registers;
     size_t register_count;
@@ -56,6 +57,11 @@ struct deopt_machine_state {
      * deoptimized list there, which is the seed articles' order. */
     void (*after_entry_poll)(void *ctx);
     void *after_entry_poll_ctx;
+    /* Optional: called once the frames are written and *stats is complete, before the
+     * interpreter resumes them (which may optimize the function again: the telemetry's
+     * deopt record must exist by then); it may collect. */
+    void (*before_resume)(void *ctx, const struct deopt_stats *stats);
+    void *before_resume_ctx;
 };
 
 /* One deopt (kind eager): the deopts.csv columns this layer fills. */

@@ -93,7 +93,9 @@ enum {
     JIT_CODE_SHARED,
     JIT_CODE_FLAGS,
     JIT_CODE_WINDOW,
-    JIT_CODE_CLOSURES, /* weak array of the closures linked to it (codecache_note_closure) */
+    JIT_CODE_CLOSURES,  /* weak array of the closures linked to it (codecache_note_closure) */
+    JIT_CODE_OSR_PC,    /* OSR code: the JumpLoop offset it was compiled for; else -1 */
+    JIT_CODE_OSR_ENTRY, /* OSR code: the instruction it starts at (that loop's header) */
     JIT_CODE_TAGGED_COUNT
 };
 enum { JIT_CODE_MARKED = 1 };
@@ -169,9 +171,22 @@ size_t jit_select_representations(struct jit_insn **insns, uint32_t **inlined_fr
  * -1 when the function cannot be optimized (its shared info then says NO_OPT). May
  * collect. */
 int jit_compile(struct jit *j, const value_t *function_slot);
+/* Compiles OSR code for the loop whose JumpLoop is at loop_pc in the function in
+ * *function_slot: the same instructions, without escape analysis (the interpreter's frame
+ * holds real objects), entered at the loop's header. The code goes into the OSR cache
+ * and on the optimized list, not into any closure. 0 with *code set, or -1 (NO_OPT as
+ * for jit_compile). May collect. */
+int jit_compile_osr(struct jit *j, const value_t *function_slot, uint32_t loop_pc,
+                    struct object **code);
 /* Runs the optimized code of the function in *function_slot (executor.c); as vm_call. */
 int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
                 value_t *result);
+/* Runs OSR code from its loop header in place of the interpreter's top frame (a frame
+ * of the function it was compiled for, stopped at that loop's back-edge): the frame's
+ * registers, accumulator and context move into a new activation and the frame is popped.
+ * 1 if it could not start (too deep: the frame is left as it was), else as jit_execute
+ * (the result is the frame's return value). */
+int jit_execute_osr(struct jit *j, struct object *code, value_t *result);
 /* The executor's root provider: the tagged register file below its top. */
 void jit_visit_file(struct heap *heap, root_visit_fn visit, void *visit_ctx, void *ctx);
 

@@ -10,6 +10,7 @@
  * Ungar (PLDI 1992) for the deopt points, V8's TurboFan/Maglev for feedback-driven
  * speculation and inlining.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "barrier/barrier.h"
@@ -483,7 +484,9 @@ static bool ea_find(struct jit *j, struct object *feedback, const uint8_t *code,
     return found;
 }
 
-int jit_compile(struct jit *j, const value_t *function_slot)
+/* The compiler behind jit_compile and jit_compile_osr: osr_pc is the OSR loop's JumpLoop
+ * offset, or -1 for code that closures run from the start. */
+static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, struct object **out)
 {
     struct vm *vm = j->vm;
     struct mutator *m = vm->m;
@@ -593,7 +596,8 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     platform_free(index_of);
     platform_free(scratch);
     struct ea ea = {0};
-    bool elide = j->options.escape_analysis && window < 255 &&
+    /* Not for OSR code: an object the code would elide is already real in the frame. */
+    bool elide = osr_pc < 0 && j->options.escape_analysis && window < 255 &&
                  ea_find(j, feedback, code, length, &ea) && window + ea.capacity <= 255;
     uint8_t fbase = (uint8_t)window;
     if (elide) {
@@ -668,6 +672,15 @@ int jit_compile(struct jit *j, const value_t *function_slot)
             insns[k].fuse = JIT_FUSE_BRANCH;
         }
     }
+
+    /* OSR code starts at the loop's header, the back-edge's target: a block start, where
+     * every slot is tagged (representation.c) and no constant is known (fold_constants). */
+    int64_t osr_entry = -1;
+    for (size_t k = 0; osr_pc >= 0 && k < n && osr_entry < 0; k++)
+        if (insns[k].op == J_LOOP && insns[k].pc == (uint32_t)osr_pc)
+            osr_entry = insns[k].x;
+    if (osr_pc >= 0 && osr_entry < 0) /* every JumpLoop translates to a J_LOOP */
+        platform_fatal("jit: OSR at offset %" PRId64 ", which is no loop back-edge", osr_pc);
 
     size_t dep_count = 0;
     struct jit_dependency *deps = speculate_on_fields(j, insns, n, &dep_count);
@@ -746,8 +759,15 @@ int jit_compile(struct jit *j, const value_t *function_slot)
     object_store(m, code_object, 3 + JIT_CODE_SHARED, value_from_object(shared));
     object_store(m, code_object, 3 + JIT_CODE_FLAGS, value_from_smi(0));
     object_store(m, code_object, 3 + JIT_CODE_WINDOW, value_from_smi((int64_t)window));
-    object_store(m, value_to_object(*fn), VM_FUNCTION_CODE, value_from_object(code_object));
-    object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_weak_from_object(code_object));
+    object_store(m, code_object, 3 + JIT_CODE_OSR_PC, value_from_smi(osr_pc));
+    object_store(m, code_object, 3 + JIT_CODE_OSR_ENTRY, value_from_smi(osr_entry));
+    if (osr_pc < 0) {
+        object_store(m, value_to_object(*fn), VM_FUNCTION_CODE, value_from_object(code_object));
+        object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_weak_from_object(code_object));
+    } else {
+        codecache_osr_insert(j->cache, (uint32_t)shared_smi(shared, VM_SHARED_INDEX),
+                             (uint32_t)osr_pc, code_object);
+    }
     codecache_add_optimized(j->cache, code_object);
     /* Registered before it first runs: a property that generalized since the compile
      * began invalidates it now (tier_call then interprets instead, jit.c). */
@@ -756,14 +776,31 @@ int jit_compile(struct jit *j, const value_t *function_slot)
             codecache_invalidate(code_object);
     j->stats.dependencies += dep_count;
     platform_free(deps);
-    value_t *code_handle = handle_new(m, value_from_object(code_object));
-    codecache_note_closure(m, code_handle, JIT_CODE_CLOSURES, fn);
+    if (osr_pc < 0) {
+        value_t *code_handle = handle_new(m, value_from_object(code_object));
+        codecache_note_closure(m, code_handle, JIT_CODE_CLOSURES, fn);
+        j->stats.functions_optimized++;
+    } else {
+        j->stats.osr_compiles++;
+    }
+    *out = code_object; /* code space: it does not move */
     shared = shared_of(*fn);
-    j->stats.functions_optimized++;
     if (j->options.events && j->options.events->optimized)
         j->options.events->optimized(j->options.events_ctx, vm,
                                      (uint32_t)shared_smi(shared, VM_SHARED_INDEX),
                                      platform_now_ns());
     handle_scope_close(m, &scope);
     return 0;
+}
+
+int jit_compile(struct jit *j, const value_t *function_slot)
+{
+    struct object *code;
+    return compile(j, function_slot, -1, &code);
+}
+
+int jit_compile_osr(struct jit *j, const value_t *function_slot, uint32_t loop_pc,
+                    struct object **code)
+{
+    return compile(j, function_slot, loop_pc, code);
 }

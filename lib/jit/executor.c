@@ -133,7 +133,19 @@ struct code_deopt {
     struct jit *j;
     struct object *code;     /* code space: it does not move */
     const value_t *function; /* the outermost function's window slot (a root) */
+    const char *kind;        /* "eager", "soft" or "lazy" */
 };
+
+/* The deopt's event, once its frames are written and before they resume (which may
+ * optimize the function again, even into OSR code, before deopt_eager returns). */
+static void deopt_recorded(void *ctx, const struct deopt_stats *ds)
+{
+    struct code_deopt *cd = ctx;
+    struct jit *j = cd->j;
+    if (j->options.events && j->options.events->deopt)
+        j->options.events->deopt(j->options.events_ctx, j->vm, ds, cd->kind,
+                                 WALTZ_OPT_CODE_UNLINKING);
+}
 
 static void code_deoptimized(void *ctx)
 {
@@ -145,18 +157,21 @@ static void code_deoptimized(void *ctx)
     if (value_is_weak(cached) && value_to_object(cached) == cd->code)
         object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_from_smi(0));
     codecache_deoptimize(j->cache, cd->code);
+    if (value_to_smi(code_tagged(cd->code)[JIT_CODE_OSR_PC]) >= 0)
+        codecache_osr_evict(j->cache, cd->code); /* the next hot back-edge compiles anew */
     if (CODECACHE_EAGER)
         j->stats.eager_unlinks += codecache_reset_closures(
             j->cache, m, cd->code, JIT_CODE_CLOSURES, VM_FUNCTION_CODE, vm_undefined(j->vm->rt));
 }
 
-int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
-                value_t *result)
+/* jit_execute and jit_execute_osr: an activation of code for the function in
+ * *function_slot, from the start with args (osr false), or from its OSR entry in place of
+ * the interpreter's top frame (osr true: function_slot is that frame's). */
+static int execute(struct jit *j, struct object *code, const value_t *function_slot,
+                   const value_t *args, size_t argc, bool osr, value_t *result)
 {
     struct vm *vm = j->vm;
     struct vm_runtime *rt = vm->rt;
-    struct object *f = value_to_object(*function_slot);
-    struct object *code = value_to_object(object_get(f, VM_FUNCTION_CODE));
     value_t *tagged = code_tagged(code);
     const struct jit_insn *insns = code_body(code);
     size_t window = (size_t)value_to_smi(tagged[JIT_CODE_WINDOW]);
@@ -164,6 +179,8 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
            params = (size_t)shared_smi(shared_of(*function_slot), VM_SHARED_PARAMS);
     /* Optimized activations count as frames (and recurse in C, so they must be bounded). */
     if (j->top + window > JIT_FILE_SLOTS || vm->frame_count + j->depth >= vm->max_frames) {
+        if (osr)
+            return 1; /* the interpreter goes on with its frame */
         snprintf(vm->error, sizeof vm->error,
                  "stack overflow: more than %zu frames (or %zu optimized register slots) deep, "
                  "calling %s",
@@ -176,11 +193,25 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     value_t undefined = vm_undefined(rt);
     for (size_t r = nregs; r < window; r++)
         w[r] = undefined;
-    for (size_t r = 0; r < nregs; r++)
-        w[r] = r < argc && r < params ? args[r] : undefined;
-    w[nregs] = undefined;
-    w[nregs + 1] = object_get(f, VM_FUNCTION_CONTEXT);
-    w[nregs + 2] = *function_slot;
+    if (osr) {
+        /* The frame's values move into the window (no allocation in between), then the
+         * frame goes: the activation replaces it. */
+        const struct vm_frame *frame = &vm->frames[vm->frame_count - 1];
+        const value_t *regs = vm->stack + frame->base;
+        for (size_t r = 0; r < nregs; r++)
+            w[r] = regs[r];
+        w[nregs] = frame->acc;
+        w[nregs + 1] = frame->context;
+        w[nregs + 2] = frame->function;
+        vm->stack_top = frame->base;
+        vm->frame_count--;
+    } else {
+        for (size_t r = 0; r < nregs; r++)
+            w[r] = r < argc && r < params ? args[r] : undefined;
+        w[nregs] = undefined;
+        w[nregs + 1] = object_get(value_to_object(*function_slot), VM_FUNCTION_CONTEXT);
+        w[nregs + 2] = *function_slot;
+    }
     w[nregs + 3] = value_from_object(code);
     j->top += window;
     struct jit_activation activation = {code, j->activations, false};
@@ -192,7 +223,7 @@ int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args
     const struct jit_insn *i;
     enum deopt_reason reason;
     uint32_t deopt_id;
-    size_t ip = 0;
+    size_t ip = osr ? (size_t)value_to_smi(tagged[JIT_CODE_OSR_ENTRY]) : 0;
     /* Counted here, added to j->stats at every exit (a store per guard costs). */
     uint64_t guards = 0;
     const uint64_t stress = j->options.deopt_stress;
@@ -671,20 +702,31 @@ deopt : {
         object_store(m, fb, 2 + i->map_id, value_from_smi(VM_TYPE_ANY));
     }
     j->stats.deopts[reason]++;
-    struct code_deopt cd = {j, code, &w[FN]};
-    struct deopt_machine_state state = {(const uint64_t *)w, window, sp, window,
-                                        code_deoptimized,    &cd};
+    struct code_deopt cd = {j, code, &w[FN],
+                            reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft"
+                            : deopt_id != i->deopt                       ? "lazy"
+                                                                         : "eager"};
+    struct deopt_machine_state state = {
+        (const uint64_t *)w, window, sp, window, code_deoptimized, &cd, deopt_recorded, &cd};
     struct deopt_stats ds;
     int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], deopt_id, reason,
                          &state, &ds, result);
-    if (rc == 0 && j->options.events && j->options.events->deopt)
-        j->options.events->deopt(j->options.events_ctx, vm, &ds,
-                                 reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft"
-                                 : deopt_id != i->deopt                       ? "lazy"
-                                                                              : "eager",
-                                 WALTZ_OPT_CODE_UNLINKING);
     j->top = base;
     j->stats.guards_executed += guards;
     return rc;
 }
+}
+
+int jit_execute(struct jit *j, const value_t *function_slot, const value_t *args, size_t argc,
+                value_t *result)
+{
+    struct object *code =
+        value_to_object(object_get(value_to_object(*function_slot), VM_FUNCTION_CODE));
+    return execute(j, code, function_slot, args, argc, false, result);
+}
+
+int jit_execute_osr(struct jit *j, struct object *code, value_t *result)
+{
+    struct vm *vm = j->vm;
+    return execute(j, code, &vm->frames[vm->frame_count - 1].function, NULL, 0, true, result);
 }

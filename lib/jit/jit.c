@@ -4,7 +4,8 @@
  * deoptimization is reset to undefined there (lazy unlinking), and a function asks for
  * compilation when its shared info requests tier-up and does not say NO_OPT. tier_call
  * compiles on demand and runs the executor, or interprets a function the compiler
- * refused. After JIT_MAX_DEOPTS deopts a function stays interpreted.
+ * refused. After JIT_MAX_DEOPTS deopts a function stays interpreted. tier_osr replaces
+ * an interpreter frame at a hot loop's back-edge by OSR code from the OSR cache.
  */
 #include "barrier/barrier.h"
 #include "jit/code.h"
@@ -89,6 +90,37 @@ static int tier_call(void *ctx, struct vm *vm, const value_t *function_slot, con
     return rc;
 }
 
+/* On-stack replacement, at a back-edge of the interpreter's top frame whose function
+ * asks for tier-up: its OSR code for this loop (from the OSR cache, or compiled now)
+ * replaces the frame. 1 with *result the frame's return value, 0 if the interpreter goes
+ * on with the frame, -1 on an error (vm->error). */
+static bool marked(struct object *code) { return code_is_marked(code); }
+
+static int tier_osr(void *ctx, struct vm *vm, uint32_t loop_pc, value_t *result)
+{
+    struct jit *j = ctx;
+    if (!j->options.optimize || !j->options.osr)
+        return 0;
+    const value_t *function_slot = &vm->frames[vm->frame_count - 1].function;
+    uint32_t index = (uint32_t)shared_smi(shared_of(*function_slot), VM_SHARED_INDEX);
+    struct object *code = codecache_osr_lookup(j->cache, index, loop_pc, marked);
+    if (code) {
+        j->stats.osr_cache_hits++;
+    } else {
+        if (jit_compile_osr(j, function_slot, loop_pc, &code) != 0)
+            return 0; /* not optimizable: the shared info now says NO_OPT */
+        if (code_is_marked(code))
+            return 0; /* invalidated as its dependencies were registered (compiler.c) */
+    }
+    j->depth++;
+    int rc = jit_execute_osr(j, code, result);
+    j->depth--;
+    if (rc == 1)
+        return 0;
+    j->stats.osr_entries++;
+    return rc == 0 ? 1 : -1;
+}
+
 /* The handshake after a field generalization (lib/vm fields.c), on this VM's thread or on
  * its behalf while it is parked: the invalidated code goes to the deoptimized list (with
  * code_lists=none there is no list, and only the stack walk finds it), under
@@ -105,6 +137,8 @@ static void reset_invalidated(struct object *code, void *arg)
     struct invalidation *inv = arg;
     struct jit *j = inv->j;
     inv->j->stats.invalidated_code++;
+    if (value_to_smi(code_tagged(code)[JIT_CODE_OSR_PC]) >= 0)
+        codecache_osr_evict(j->cache, code);
     if (CODECACHE_EAGER)
         inv->resets += codecache_reset_closures(j->cache, j->vm->m, code, JIT_CODE_CLOSURES,
                                                 VM_FUNCTION_CODE, vm_undefined(j->vm->rt));
@@ -125,8 +159,10 @@ static void tier_code_invalidated(void *ctx, struct vm *vm)
     j->stats.eager_unlinks += inv.resets;
 }
 
-static const struct vm_tier jit_tier = {
-    .wants = tier_wants, .call = tier_call, .code_invalidated = tier_code_invalidated};
+static const struct vm_tier jit_tier = {.wants = tier_wants,
+                                        .call = tier_call,
+                                        .osr = tier_osr,
+                                        .code_invalidated = tier_code_invalidated};
 
 struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
 {
@@ -136,7 +172,8 @@ struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
                          : (struct jit_options){.optimize = true,
                                                 .inline_calls = true,
                                                 .escape_analysis = true,
-                                                .unbox_doubles = true};
+                                                .unbox_doubles = true,
+                                                .osr = true};
     j->stats.last_unsupported_opcode = -1;
     j->cache = codecache_create(vm->m->heap);
     j->file = platform_calloc(JIT_FILE_SLOTS, sizeof *j->file);
@@ -186,4 +223,7 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->dependencies += s->dependencies;
     t->invalidated_code += s->invalidated_code;
     t->invalidated_frames += s->invalidated_frames;
+    t->osr_compiles += s->osr_compiles;
+    t->osr_entries += s->osr_entries;
+    t->osr_cache_hits += s->osr_cache_hits;
 }

@@ -57,6 +57,7 @@ struct jit_options {
     bool inline_calls;     /* inline small monomorphic callees (depth 1) */
     bool escape_analysis;  /* elide a non-escaping CreateObject (compiler.c) */
     bool unbox_doubles;    /* number arithmetic on unboxed doubles in spill slots */
+    bool osr;              /* on-stack replacement at hot loops' back-edges (--osr) */
     const struct jit_events *events;
     void *events_ctx;
 };
@@ -77,6 +78,9 @@ struct jit_stats {
     uint64_t dependencies;       /* field representations compiled code relied on */
     uint64_t invalidated_code;   /* code objects found invalidated by the handshakes */
     uint64_t invalidated_frames; /* activations of invalidated code the handshakes found */
+    uint64_t osr_compiles;       /* OSR code compiled (a hot loop's back-edge missed the cache) */
+    uint64_t osr_entries;        /* interpreter frames replaced by OSR code */
+    uint64_t osr_cache_hits;     /* of the entries, those whose code the OSR cache held */
     int last_unsupported_opcode; /* -1 if none */
 };
 

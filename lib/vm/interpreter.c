@@ -396,6 +396,32 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             vm->stats.polls++;
             mutator_poll(m);
             RELOAD();
+            if (vm->tier && vm->tier->osr &&
+                (smi_field(in.shared, VM_SHARED_FLAGS) &
+                 (VM_SHARED_FLAG_TIERUP_REQUESTED | VM_SHARED_FLAG_NO_OPT)) ==
+                    VM_SHARED_FLAG_TIERUP_REQUESTED) {
+                /* On-stack replacement: the tier's code takes this frame over from the
+                 * loop's header and returns what the frame would have. */
+                value_t r;
+                int rc = vm->tier->osr(vm->tier_ctx, vm, pc, &r);
+                if (rc < 0) {
+                    vm->stack_top = vm->frames[base_depth].base;
+                    vm->frame_count = base_depth;
+                    return -1;
+                }
+                if (rc > 0) {
+                    if (vm->frame_count == base_depth) {
+                        *result = r;
+                        return 0;
+                    }
+                    in.fp = &vm->frames[vm->frame_count - 1];
+                    in.fp->acc = r;
+                    RELOAD();
+                    pc = in.fp->pc;
+                    continue;
+                }
+                RELOAD();
+            }
             pc = target;
             continue;
         }

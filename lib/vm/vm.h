@@ -173,6 +173,11 @@ struct vm_tier {
     bool (*wants)(void *ctx, struct vm *vm, value_t function);
     int (*call)(void *ctx, struct vm *vm, const value_t *function_slot, const value_t *args,
                 size_t argc, value_t *result);
+    /* At a back-edge (JumpLoop at loop_pc) of the top frame, whose function asks for
+     * tier-up (and does not say NO_OPT), after its poll: 1 if the tier replaced the frame
+     * (popped) by optimized code that ran to the frame's return, *result its value; 0 if
+     * the interpreter goes on with the frame; -1 on an error (vm->error). NULL: never. */
+    int (*osr)(void *ctx, struct vm *vm, uint32_t loop_pc, value_t *result);
     /* Run on this VM's thread in a handshake (or on its behalf while it is parked) after
      * a field generalization invalidated code: finds this VM's invalidated code (lists,
      * stack) and deoptimizes it. Must not allocate. */

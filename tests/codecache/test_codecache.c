@@ -5,8 +5,11 @@
  * it is reset at once, under lazy each at its next call; the code stays alive (on the
  * deoptimized list) while a closure or an optimized frame still holds it, and the next
  * old-generation collection unlinks it (and the sweeper frees it) once nothing does,
- * which the cycle record counts. Every test also runs under --gc-stress 1 with the
- * verifier. With code_lists=none the lists stay empty and only the counts move.
+ * which the cycle record counts. OSR: a hot loop's frame tiers up into OSR code kept in
+ * the OSR cache, which a running frame keeps alive, a deopt evicts, a nested interpreted
+ * frame finds again, and a collection clears once nothing runs it. Every test also runs
+ * under --gc-stress 1 with the verifier. With code_lists=none the lists stay empty and
+ * only the counts move.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +37,25 @@ static const char program[] =
     "  Ldar r3\n  Return\n"
     "more:\n  LdaGlobal rec\n  Star r2\n  Ldar r0\n  Dec\n  Star r0\n  Call r2, r0, 2\n"
     "  Star r3\n  LdaSmi 1\n  Add r3\n  Return\nend\n"
+    /* osr(n, g, t): for i < n: s += (i == t ? 0.5 : 1), and gc() when i == g */
+    "function osr params 3 registers 7\n"
+    "  LdaSmi 0\n  Star r3\n  LdaSmi 0\n  Star r4\n"
+    "head:\n  Ldar r0\n  TestLessThan r4\n  JumpIfFalse done\n"
+    "  Ldar r1\n  TestEqual r4\n  JumpIfFalse nogc\n"
+    "  LdaGlobal gc\n  Star r6\n  Call r6, r0, 0\n"
+    "nogc:\n  LdaSmi 1\n  Star r5\n  Ldar r2\n  TestEqual r4\n  JumpIfFalse add\n"
+    "  LdaConstant 0.5\n  Star r5\n"
+    "add:\n  Ldar r5\n  Add r3\n  Star r3\n  Ldar r4\n  Inc\n  Star r4\n  JumpLoop head\n"
+    "done:\n  Ldar r3\n  Return\nend\n"
+    /* nest(n, d): for i < n: s += 1, and at i == 1, if d != 0: s += nest(n, 0) */
+    "function nest params 2 registers 6\n"
+    "  LdaSmi 0\n  Star r2\n  LdaSmi 0\n  Star r3\n"
+    "head:\n  Ldar r0\n  TestLessThan r3\n  JumpIfFalse done\n"
+    "  LdaSmi 1\n  TestEqual r3\n  JumpIfFalse body\n  LdaSmi 0\n  TestEqual r1\n"
+    "  JumpIfTrue body\n  Ldar r0\n  Star r4\n  LdaSmi 0\n  Star r5\n"
+    "  LdaGlobal nest\n  Star r1\n  Call r1, r4, 2\n  Add r2\n  Star r2\n"
+    "body:\n  LdaSmi 1\n  Add r2\n  Star r2\n  Ldar r3\n  Inc\n  Star r3\n  JumpLoop head\n"
+    "done:\n  Ldar r2\n  Return\nend\n"
     "function main\n  LdaSmi 0\n  Return\nend\n";
 
 struct env {
@@ -74,8 +96,12 @@ static void env_open(struct env *e, uint64_t gc_stress)
     e->vm = vm_create(e->rt, &e->m, e->module, error, sizeof error);
     assert_non_null(e->vm);
     vm_tierup_invocations = 5;
-    struct jit_options o = {
-        .optimize = true, .inline_calls = true, .escape_analysis = true, .unbox_doubles = true};
+    vm_tierup_backedges = 10;
+    struct jit_options o = {.optimize = true,
+                            .inline_calls = true,
+                            .escape_analysis = true,
+                            .unbox_doubles = true,
+                            .osr = true};
     e->jit = jit_attach(e->vm, &o);
     heap_add_root_provider(e->heap, visit_args, e);
     handle_scope_open(&e->m, &e->scope);
@@ -93,6 +119,7 @@ static void env_close(struct env *e)
     gc_destroy(e->gc);
     heap_destroy(e->heap);
     vm_tierup_invocations = VM_TIERUP_INVOCATIONS;
+    vm_tierup_backedges = VM_TIERUP_BACKEDGES;
 }
 
 static const struct codecache_stats *cstats(struct env *e)
@@ -217,13 +244,87 @@ static void run_frame_holds_code(uint64_t gc_stress)
 static void test_frame_holds_code(void **state) { run_frame_holds_code(0); }
 static void test_frame_holds_code_stress(void **state) { run_frame_holds_code(1); }
 
+static double osr(struct env *e, int64_t n, int64_t g, int64_t t)
+{
+    value_t *f = global(e, "osr");
+    e->args[0] = value_from_smi(n);
+    e->args[1] = value_from_smi(g);
+    e->args[2] = value_from_smi(t);
+    double d;
+    assert_true(vm_value_to_number(*call(e, f, 3), &d));
+    return d;
+}
+
+/* OSR: osr(100, 50, -1) tiers up at its 10th back-edge into OSR code, which goes into the
+ * OSR cache; at i = 50 it calls gc (interpreted: the compiler refuses full_gc), an
+ * old-generation collection that keeps the entry, since the activation holds the code.
+ * Once the call has returned, the next collection clears it. */
+static void run_osr_cache(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress);
+    assert_true(osr(&e, 100, 50, -1) == 100);
+    const struct jit_stats *js = jit_stats(e.jit);
+    assert_int_equal(js->osr_compiles, 1);
+    assert_int_equal(js->osr_entries, 1);
+    assert_int_equal(js->functions_optimized, 0); /* OSR code is no closure's code */
+    assert_int_equal(cstats(&e)->osr_entries, 1);
+    assert_int_equal(cstats(&e)->osr_cleared_by_gc, 0); /* its frame held it through gc() */
+    assert_int_equal(cstats(&e)->optimized, CODECACHE_LISTS ? 1 : 0);
+    gc_collect(e.heap, &e.m, COLLECT_FULL);
+    assert_int_equal(cstats(&e)->osr_entries, 0);
+    assert_int_equal(cstats(&e)->osr_cleared_by_gc, 1);
+    assert_int_equal(cstats(&e)->optimized, 0);
+    env_close(&e);
+}
+static void test_osr_cache(void **state) { run_osr_cache(0); }
+static void test_osr_cache_stress(void **state) { run_osr_cache(1); }
+
+/* A deopt out of OSR code evicts its entry: osr(100, -1, 50) tiers up at its 10th
+ * back-edge, meets 0.5 at i = 50 (not_smi), finishes in the interpreter until 10 more
+ * back-edges tier it up again, into newly compiled OSR code. */
+static void run_osr_deopt(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress);
+    assert_true(osr(&e, 100, -1, 50) == 99.5);
+    const struct jit_stats *js = jit_stats(e.jit);
+    assert_int_equal(js->deopts[DEOPT_REASON_NOT_SMI], 1);
+    assert_int_equal(js->osr_compiles, 2);
+    assert_int_equal(js->osr_entries, 2);
+    assert_int_equal(cstats(&e)->osr_evicted, 1);
+    assert_int_equal(cstats(&e)->osr_entries, 1);
+    assert_int_equal(cstats(&e)->deoptimized, CODECACHE_LISTS ? 1 : 0);
+    env_close(&e);
+}
+static void test_osr_deopt(void **state) { run_osr_deopt(0); }
+static void test_osr_deopt_stress(void **state) { run_osr_deopt(1); }
+
+/* A cache hit: nest(100, 1) calls nest(100, 0) at i = 1, whose loop tiers up into OSR
+ * code; back in the outer frame (interpreted), the next back-edge finds that code. */
+static void test_osr_hit(void **state)
+{
+    struct env e;
+    env_open(&e, 0);
+    value_t *f = global(&e, "nest");
+    e.args[0] = value_from_smi(100);
+    e.args[1] = value_from_smi(1);
+    assert_true(value_to_smi(*call(&e, f, 2)) == 200);
+    const struct jit_stats *js = jit_stats(e.jit);
+    assert_int_equal(js->osr_compiles, 1);
+    assert_int_equal(js->osr_cache_hits, 1);
+    assert_int_equal(js->osr_entries, 2);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shared_code),
-        cmocka_unit_test(test_shared_code_stress),
-        cmocka_unit_test(test_frame_holds_code),
-        cmocka_unit_test(test_frame_holds_code_stress),
+        cmocka_unit_test(test_shared_code),      cmocka_unit_test(test_shared_code_stress),
+        cmocka_unit_test(test_frame_holds_code), cmocka_unit_test(test_frame_holds_code_stress),
+        cmocka_unit_test(test_osr_cache),        cmocka_unit_test(test_osr_cache_stress),
+        cmocka_unit_test(test_osr_deopt),        cmocka_unit_test(test_osr_deopt_stress),
+        cmocka_unit_test(test_osr_hit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

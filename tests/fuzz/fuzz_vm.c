@@ -184,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       .inline_calls = true,
                                       .escape_analysis = true,
                                       .unbox_doubles = true,
+                                      .osr = size % 3 != 0,
                                       .deopt_stress = size % 7 == 0 ? 3 : 0};
         struct jit *jit = jit_attach(vm, &options);
         for (int r = 0; r < FUZZ_RUNS; r++) {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Differential runs of lib/jit: every program of workloads/jit gives the same result
-# (main's value and the checksum) with --opt on and --opt off, under --deopt-stress 1, 3
+# (main's value and the checksum) with --opt on and --opt off, with --osr off, under
+# --deopt-stress 1, 3
 # and 7, --gc-stress, --verify-heap and with 4 mutators; a small tier-up threshold makes
 # the hot functions optimize. fib must really be optimized (the stats line). Bad values
 # of the new flags are one error line and exit status 2. Mode "tsan" skips the verifier.
@@ -24,7 +25,8 @@ result() { # prints "main returned ...|checksum ..." of one run, or fails
 }
 for prog in fib nbody objects arrays closures intloop; do
     file=$root/workloads/jit/$prog.vm
-    for flags in "--repeat 2" "--repeat 2 --unbox-doubles off" "--repeat 2 --deopt-stress 1" \
+    for flags in "--repeat 2" "--repeat 2 --unbox-doubles off" "--repeat 2 --osr off" \
+        "--repeat 2 --deopt-stress 1" \
         "--repeat 2 --deopt-stress 3" \
         "--repeat 2 --deopt-stress 7" "--gc-stress 7 $verify" "--gc-stress 50 --deopt-stress 3 $verify" \
         "--mutators 4 --repeat 2" "--mutators 4 --deopt-stress 7"; do
@@ -170,6 +172,32 @@ lazy=$(awk -F, 'NR > 1 && $7 == "lazy" && $8 == "dependency_changed"' "$dir/deop
 grep -Eq 'field dependencies [1-9][0-9]*, lazy deopts 4, invalidated code [0-9]+ \(frames [1-9]' "$dir.txt" ||
     fail "map-churn: $(grep '^jit' "$dir.txt")"
 
+# osr-loop: the same checksum with the tier on and off, with OSR off, under stress, the
+# verifier and 4 mutators; with it on and one mutator, each round compiles OSR code twice
+# (the inner call's loop, then the outer's after its deopt), hits the cache once (the outer
+# frame finds the inner's code), deoptimizes out of it once (not_smi), and the full GC that
+# ends the round clears the one entry left (cycles.csv osr_entries_cleared_count).
+for flags in "--opt off" "--opt on" "--opt on --osr off" "--opt on --gc-stress 7 $verify" \
+    "--opt on --deopt-stress 5" "--opt on --mutators 4 --gc-stress 11 $verify" \
+    "--opt on --full-gc off --unbox-doubles off"; do
+    dir=$work/osr-${flags// /}
+    # shellcheck disable=SC2086
+    "$waltz" run osr-loop $flags --iterations 3000 --rounds 4 --tierup-loops 1000 \
+        --out "$dir" >"$dir.txt" 2>&1 || fail "osr-loop $flags: $(tail -2 "$dir.txt")"
+    want=59984 # (iterations - 1) rounds (rounds + 1) + rounds
+    [[ $flags == *"--mutators 4"* ]] && want=$((4 * want))
+    grep -qx "checksum $want" "$dir.txt" || fail "osr-loop $flags: $(grep checksum "$dir.txt")"
+done
+dir=$work/osr---opton
+grep -q 'OSR entries 12 (compiles 8, cache hits 4)$' "$dir.txt" ||
+    fail "osr-loop: $(grep -o 'OSR entries.*' "$dir.txt")"
+[ "$(awk -F, 'NR > 1 && $7 == "eager" && $8 == "not_smi" && $16 != ""' "$dir/deopts.csv" | wc -l)" -eq 4 ] ||
+    fail "osr-loop: deopts.csv $(cat "$dir/deopts.csv")"
+[ "$(awk -F, 'NR > 1 && $3 == "full" { s += $13 } END { print s + 0 }' "$dir/cycles.csv")" -eq 4 ] ||
+    fail "osr-loop: cycles.csv osr_entries_cleared_count: $(cat "$dir/cycles.csv")"
+grep -q 'OSR entries 0 (compiles 0, cache hits 0)$' "$work/osr---opton--osroff.txt" ||
+    fail "osr-loop --osr off: $(grep -o 'OSR entries.*' "$work/osr---opton--osroff.txt")"
+
 "$waltz" run choreography --mutators 1 --out "$work/choreo-1" >/dev/null 2>"$work/choreo-1.err"
 [ $? -eq 2 ] && grep -qx "waltz: error: waltz run choreography needs --mutators 2 or more, not 1" \
     "$work/choreo-1.err" || fail "choreography --mutators 1: $(cat "$work/choreo-1.err")"
@@ -220,6 +248,7 @@ grep -q -- "--opt off|on .*(default on)" "$work/help" || fail "--help does not s
 grep -q -- "--deopt-stress N" "$work/help" || fail "--help does not show --deopt-stress"
 grep -q -- "--unbox-doubles off|on .*(default on)" "$work/help" ||
     fail "--help does not show --unbox-doubles"
+grep -q -- "--osr off|on .*(default on)" "$work/help" || fail "--help does not show --osr"
 
 # nbody's hot loop computes on unboxed doubles, and boxes fewer results than it computes.
 "$waltz" run jit "$root/workloads/jit/nbody.vm" --repeat 3 "${common[@]}" --out "$work/nbody" \
