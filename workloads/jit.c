@@ -239,21 +239,22 @@ int jit_runner_run(struct workload_run *run, struct vm_module *module, int64_t r
         fprintf(run->out,
                 "jit (--opt %s): functions optimized %" PRIu64 ", not optimizable %" PRIu64
                 "%s%s%s, optimized calls %" PRIu64 ", guards executed %" PRIu64 ", deopts %" PRIu64
-                "%s%s%s, soft deopts %" PRIu64 ", shared code links %" PRIu64
-                ", lazy unlinks %" PRIu64 ", eager unlinks %" PRIu64 ", inlined call sites %" PRIu64
-                ", objects elided %" PRIu64 ", constants folded %" PRIu64 ", double ops %" PRIu64
-                " (boxes %" PRIu64 "), field dependencies %" PRIu64 ", lazy deopts %" PRIu64
+                "%s%s%s, soft deopts %" PRIu64 ", unspeculated sites %" PRIu64
+                ", shared code links %" PRIu64 ", lazy unlinks %" PRIu64 ", eager unlinks %" PRIu64
+                ", inlined call sites %" PRIu64 ", objects elided %" PRIu64
+                ", constants folded %" PRIu64 ", double ops %" PRIu64 " (boxes %" PRIu64
+                "), field dependencies %" PRIu64 ", lazy deopts %" PRIu64
                 ", invalidated code %" PRIu64 " (frames %" PRIu64 "; generalizations %" PRIu64
                 "), OSR entries %" PRIu64 " (compiles %" PRIu64 ", cache hits %" PRIu64 ")\n",
                 j.jit_options.optimize ? "on" : "off", jt.functions_optimized, rejected,
                 rejected ? " (" : "", why + (rejected ? 1 : 0), rejected ? ")" : "",
                 jt.optimized_calls, jt.guards_executed, deopts, deopts ? " (" : "",
-                reasons + (deopts ? 1 : 0), deopts ? ")" : "", jt.soft_deopts, jt.shared_code_links,
-                jt.lazy_unlinks, jt.eager_unlinks, jt.inlined_call_sites, jt.objects_elided,
-                jt.constants_folded, jt.double_ops, jt.boxes, jt.dependencies, jt.lazy_deopts,
-                jt.invalidated_code, jt.invalidated_frames,
-                (uint64_t)atomic_load(&j.rt->field_generalizations), jt.osr_entries,
-                jt.osr_compiles, jt.osr_cache_hits);
+                reasons + (deopts ? 1 : 0), deopts ? ")" : "", jt.soft_deopts,
+                jt.unspeculated_sites, jt.shared_code_links, jt.lazy_unlinks, jt.eager_unlinks,
+                jt.inlined_call_sites, jt.objects_elided, jt.constants_folded, jt.double_ops,
+                jt.boxes, jt.dependencies, jt.lazy_deopts, jt.invalidated_code,
+                jt.invalidated_frames, (uint64_t)atomic_load(&j.rt->field_generalizations),
+                jt.osr_entries, jt.osr_compiles, jt.osr_cache_hits);
     }
     run->checksum = checksum;
     vm_runtime_destroy(j.rt);

@@ -119,7 +119,14 @@ struct jit {
     size_t top;
     size_t depth; /* optimized activations running */
     uint64_t stress_count;
+    /* Eager deopts per site, by function (VM_SHARED_INDEX) then bytecode offset; NULL
+     * until the function's first one (jit_site_deopts). Saturates at 255. */
+    uint8_t **site_deopts;
 };
+
+/* The site deopt counts of function (bytecode_length bytes), or NULL if it has had none
+ * and create is false. */
+uint8_t *jit_site_deopts(struct jit *j, uint32_t function, size_t bytecode_length, bool create);
 
 static inline value_t *code_tagged(struct object *code) { return codecache_tagged(code); }
 static inline const struct jit_insn *code_body(struct object *code)

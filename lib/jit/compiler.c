@@ -81,17 +81,44 @@ static int reject(struct jit *j, struct object *shared, enum jit_reject why)
     return -1;
 }
 
+/* Whether the site at offset at has had JIT_SITE_MAX_DEOPTS eager deopts (deopts: the
+ * function's counts, or NULL if it has had none). */
+static bool unspeculated(const uint8_t *deopts, size_t at)
+{
+    return deopts && deopts[at] >= JIT_SITE_MAX_DEOPTS;
+}
+
+/* Whether translate speculates at an opcode (from type or property feedback). */
+static bool speculating_opcode(enum vm_opcode op)
+{
+    const struct vm_opcode_info *info = &vm_opcode_table()[op];
+    return info->feedback == VM_FEEDBACK_BINARY_OP || info->feedback == VM_FEEDBACK_COMPARE ||
+           op == VM_OP_LdaNamedProperty || op == VM_OP_Call;
+}
+
+/* The sites of one function's bytecode compiled without speculation (the stats). */
+static uint64_t count_unspeculated(const uint8_t *deopts, const uint8_t *code, size_t length)
+{
+    const struct vm_opcode_info *table = vm_opcode_table();
+    uint64_t n = 0;
+    for (size_t at = 0; deopts && at < length; at += table[code[at]].size_bytes)
+        n += unspeculated(deopts, at) && speculating_opcode((enum vm_opcode)code[at]);
+    return n;
+}
+
 /* Translates the bytecode at code + at of a frame whose registers start at window slot
  * base (its accumulator at acc) into *i; jump targets are index_base + index_of[offset].
  * False if the bytecode has no translation. No allocation. */
 #define R(k) ((uint8_t)(base + code[at + (k)]))
-static bool translate(struct jit *j, struct object *feedback, const uint8_t *code, size_t at,
-                      struct jit_insn *i, uint8_t base, uint8_t acc, const uint32_t *index_of,
-                      uint32_t index_base)
+static bool translate(struct jit *j, struct object *feedback, const uint8_t *deopts,
+                      const uint8_t *code, size_t at, struct jit_insn *i, uint8_t base, uint8_t acc,
+                      const uint32_t *index_of, uint32_t index_base)
 {
     struct vm *vm = j->vm;
     const struct vm_opcode_info *table = vm_opcode_table();
     enum vm_opcode op = (enum vm_opcode)code[at];
+    /* K deopts here (JIT_SITE_MAX_DEOPTS): no speculation, whatever the feedback says. */
+    bool speculate = !unspeculated(deopts, at);
     i->pc = (uint32_t)at;
     i->sub = (uint8_t)op;
     i->a = acc;
@@ -101,7 +128,7 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
     if (table[op].feedback == VM_FEEDBACK_BINARY_OP || table[op].feedback == VM_FEEDBACK_COMPARE) {
         int k = table[op].operands[0] == VM_OPERAND_FEEDBACK ? 1 : 2;
         i->map_id = u16(code + at + k); /* the site's slot: a lost_precision deopt widens it */
-        lattice = value_to_smi(object_get(feedback, 2 + i->map_id));
+        lattice = speculate ? value_to_smi(object_get(feedback, 2 + i->map_id)) : VM_TYPE_ANY;
     }
     switch (op) {
     case VM_OP_LdaSmi:
@@ -192,7 +219,8 @@ static bool translate(struct jit *j, struct object *feedback, const uint8_t *cod
         value_t map = object_get(feedback, fb + 1), handler = object_get(feedback, fb + 2);
         if (value_to_smi(object_get(feedback, fb)) == VM_IC_UNINITIALIZED)
             goto soft; /* never ran: no map to speculate on */
-        if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC) {
+        if (value_to_smi(object_get(feedback, fb)) != VM_IC_MONOMORPHIC ||
+            (!speculate && op == VM_OP_LdaNamedProperty)) {
             if (op != VM_OP_LdaNamedProperty)
                 goto unsupported;
             /* Polymorphic or megamorphic: no map to speculate on, so a generic lookup by
@@ -502,6 +530,9 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
     const uint8_t acc = (uint8_t)nregs;
     const uint8_t *code = byte_array_data(bytecode);
     const struct vm_opcode_info *table = vm_opcode_table();
+    const uint8_t *deopts =
+        jit_site_deopts(j, (uint32_t)shared_smi(shared, VM_SHARED_INDEX), length, false);
+    uint64_t unspeculated_sites = count_unspeculated(deopts, code, length);
 
     /* Which call sites are inlined: a monomorphic target (call feedback) whose bytecode is
      * at most JIT_INLINE_MAX_BYTES, translates whole and has no calls or loops (depth 1).
@@ -516,7 +547,7 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
     uint32_t *scratch = platform_calloc(JIT_INLINE_MAX_BYTES + 1, sizeof *scratch);
     for (size_t at = 0; at < length; at += table[code[at]].size_bytes) {
         index_of[at] = (uint32_t)count++;
-        if (code[at] != VM_OP_Call || !j->options.inline_calls)
+        if (code[at] != VM_OP_Call || !j->options.inline_calls || unspeculated(deopts, at))
             continue;
         value_t target = object_get(feedback, 3 + u16(code + at + 4));
         const struct vm_shape *ts = vm_shape_of(vm->rt, target);
@@ -531,12 +562,14 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
             continue;
         const uint8_t *cc = byte_array_data(cb);
         struct object *cf = value_to_object(object_get(cs, VM_SHARED_FEEDBACK));
+        const uint8_t *cd =
+            jit_site_deopts(j, (uint32_t)shared_smi(cs, VM_SHARED_INDEX), clen, false);
         bool ok = true;
         size_t ccount = 0;
         for (size_t c = 0; c < clen && ok; c += table[cc[c]].size_bytes) {
             scratch[c] = (uint32_t)ccount++;
             ok = cc[c] != VM_OP_Call && cc[c] != VM_OP_JumpLoop &&
-                 translate(j, cf, cc, c, &probe, cbase, (uint8_t)(cbase + cregs), scratch, 0);
+                 translate(j, cf, cd, cc, c, &probe, cbase, (uint8_t)(cbase + cregs), scratch, 0);
         }
         if (!ok)
             continue;
@@ -553,7 +586,7 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
     for (size_t at = 0; at < length; at += table[code[at]].size_bytes) {
         struct jit_insn *i = &insns[n];
         inlined_from[n] = UINT32_MAX;
-        if (!translate(j, feedback, code, at, i, 0, acc, index_of, 0)) {
+        if (!translate(j, feedback, deopts, code, at, i, 0, acc, index_of, 0)) {
             platform_free(index_of);
             platform_free(inline_shared);
             platform_free(inline_target);
@@ -570,6 +603,9 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
         struct object *cf = value_to_object(object_get(cs, VM_SHARED_FEEDBACK));
         const uint8_t *cc = byte_array_data(cb);
         size_t clen = object_length(cb);
+        const uint8_t *cd =
+            jit_site_deopts(j, (uint32_t)shared_smi(cs, VM_SHARED_INDEX), clen, false);
+        unspeculated_sites += count_unspeculated(cd, cc, clen);
         uint32_t cregs = (uint32_t)shared_smi(cs, VM_SHARED_REGISTERS);
         uint8_t cacc = (uint8_t)(cbase + cregs);
         i->op = J_INLINE_ENTER;
@@ -583,7 +619,7 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
             scratch[c] = (uint32_t)ccount++;
         after += (uint32_t)ccount;
         for (size_t c = 0; c < clen; c += table[cc[c]].size_bytes, n++) {
-            translate(j, cf, cc, c, &insns[n], cbase, cacc, scratch, body);
+            translate(j, cf, cd, cc, c, &insns[n], cbase, cacc, scratch, body);
             inlined_from[n] = (uint32_t)at;
             if (insns[n].op == J_RETURN) {
                 insns[n].op = J_INLINE_RETURN;
@@ -783,6 +819,7 @@ static int compile(struct jit *j, const value_t *function_slot, int64_t osr_pc, 
     } else {
         j->stats.osr_compiles++;
     }
+    j->stats.unspeculated_sites += unspeculated_sites;
     *out = code_object; /* code space: it does not move */
     shared = shared_of(*fn);
     if (j->options.events && j->options.events->optimized)

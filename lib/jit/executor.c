@@ -701,6 +701,17 @@ deopt : {
         struct object *fb = value_to_object(object_get(shared_of(w[i->fn]), VM_SHARED_FEEDBACK));
         object_store(m, fb, 2 + i->map_id, value_from_smi(VM_TYPE_ANY));
     }
+    /* A speculation failed at this site: after JIT_SITE_MAX_DEOPTS of them the compiler
+     * stops speculating there (compiler.c). Soft and lazy deopts do not count. An inlined
+     * call's target guard belongs to the caller's Call. */
+    if (reason != DEOPT_REASON_INSUFFICIENT_FEEDBACK && deopt_id == i->deopt) {
+        struct object *site = shared_of(i->op == J_INLINE_ENTER ? w[FN] : w[i->fn]);
+        uint8_t *counts = jit_site_deopts(
+            j, (uint32_t)shared_smi(site, VM_SHARED_INDEX),
+            object_length(value_to_object(object_get(site, VM_SHARED_BYTECODE))), true);
+        if (counts && counts[i->pc] < UINT8_MAX)
+            counts[i->pc]++;
+    }
     j->stats.deopts[reason]++;
     struct code_deopt cd = {j, code, &w[FN],
                             reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft"

@@ -175,6 +175,7 @@ struct jit *jit_attach(struct vm *vm, const struct jit_options *options)
                                                 .unbox_doubles = true,
                                                 .osr = true};
     j->stats.last_unsupported_opcode = -1;
+    j->site_deopts = platform_calloc(vm->module->function_count + 1, sizeof *j->site_deopts);
     j->cache = codecache_create(vm->m->heap);
     j->file = platform_calloc(JIT_FILE_SLOTS, sizeof *j->file);
     j->spill = platform_calloc(JIT_FILE_SLOTS, sizeof *j->spill);
@@ -194,7 +195,19 @@ void jit_detach(struct jit *j)
     codecache_destroy(j->cache);
     platform_free(j->file);
     platform_free(j->spill);
+    for (size_t f = 0; f < j->vm->module->function_count; f++)
+        platform_free(j->site_deopts[f]);
+    platform_free(j->site_deopts);
     platform_free(j);
+}
+
+uint8_t *jit_site_deopts(struct jit *j, uint32_t function, size_t bytecode_length, bool create)
+{
+    if (function >= j->vm->module->function_count)
+        return NULL;
+    if (!j->site_deopts[function] && create)
+        j->site_deopts[function] = platform_calloc(bytecode_length + 1, 1);
+    return j->site_deopts[function];
 }
 
 const struct jit_stats *jit_stats(const struct jit *j) { return &j->stats; }
@@ -223,6 +236,7 @@ void jit_stats_add(struct jit_stats *t, const struct jit_stats *s)
     t->dependencies += s->dependencies;
     t->invalidated_code += s->invalidated_code;
     t->invalidated_frames += s->invalidated_frames;
+    t->unspeculated_sites += s->unspeculated_sites;
     t->osr_compiles += s->osr_compiles;
     t->osr_entries += s->osr_entries;
     t->osr_cache_hits += s->osr_cache_hits;

@@ -48,8 +48,13 @@ const char *jit_reject_name(enum jit_reject reason);
 /* Inlining: callees of at most this many bytecode bytes. */
 #define JIT_INLINE_MAX_BYTES 64
 
-/* Deopts of one function after which it is no longer optimized. */
+/* Deopts of one function after which it is no longer optimized (M). */
 #define JIT_MAX_DEOPTS 5
+/* Eager deopts at one site (a function's bytecode offset) after which the compiler stops
+ * speculating there, whatever its feedback says (K): arithmetic and comparisons compile
+ * to their generic instructions, a monomorphic property load to the generic lookup, a
+ * call is not inlined. Soft and lazy deopts do not count. */
+#define JIT_SITE_MAX_DEOPTS 2
 
 struct jit_options {
     bool optimize;         /* --opt on|off */
@@ -78,6 +83,7 @@ struct jit_stats {
     uint64_t dependencies;       /* field representations compiled code relied on */
     uint64_t invalidated_code;   /* code objects found invalidated by the handshakes */
     uint64_t invalidated_frames; /* activations of invalidated code the handshakes found */
+    uint64_t unspeculated_sites; /* sites compiled without speculation: K deopts there */
     uint64_t osr_compiles;       /* OSR code compiled (a hot loop's back-edge missed the cache) */
     uint64_t osr_entries;        /* interpreter frames replaced by OSR code */
     uint64_t osr_cache_hits;     /* of the entries, those whose code the OSR cache held */

@@ -209,6 +209,12 @@ grep -Eq '^jit \(--opt on\): functions optimized [1-9][0-9]*, .*optimized calls 
     >"$work/stats-off.txt" 2>&1
 grep -Eq '^jit \(--opt off\): functions optimized 0, ' "$work/stats-off.txt" ||
     fail "--opt off optimized: $(grep '^jit' "$work/stats-off.txt")"
+# Under --deopt-stress 1 fib deopts at the same site every time: after JIT_SITE_MAX_DEOPTS
+# (2) there, the next compiles stop speculating at it, until the cap of 5 deopts.
+"$waltz" run jit "$root/workloads/jit/fib.vm" --deopt-stress 1 --tierup-calls 10 \
+    --out "$work/stats-k" >"$work/stats-k.txt" 2>&1
+grep -Eq 'functions optimized 5, .* deopts 5 \(stress 5\), soft deopts 0, unspeculated sites 3,' \
+    "$work/stats-k.txt" || fail "fib --deopt-stress 1: $(grep '^jit' "$work/stats-k.txt")"
 
 # Deep recursion: optimized activations count as frames, so both tiers stop at the frame
 # limit with a stack overflow (and neither crashes); 1500 deep fits in both.

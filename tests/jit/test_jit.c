@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "gc/gc.h"
+#include "jit/code.h"
 #include "jit/jit.h"
 #include "vm/vm.h"
 #include "waltz_config.h"
@@ -75,6 +76,7 @@ struct env {
     struct jit *jit;
     value_t args[4]; /* call arguments: a root of their own (handles need not be contiguous) */
     int optimized_events, deopt_events;
+    int add_ops[8];      /* per optimized event of add: the op its Add compiled to */
     uint32_t most_boxed; /* the most doubles one deopt boxed */
     char last_kind[8];
     struct deopt_stats last_deopt;
@@ -92,6 +94,18 @@ static void visit_args(struct heap *heap, root_visit_fn visit, void *visit_ctx, 
 static void on_optimized(void *ctx, struct vm *vm, uint32_t function, uint64_t now_ns)
 {
     struct env *e = ctx;
+    value_t f;
+    if (e->optimized_events < 8 && vm_get_global(vm, "add", &f) &&
+        (uint32_t)value_to_smi(
+            object_get(value_to_object(object_get(value_to_object(f), VM_FUNCTION_SHARED)),
+                       VM_SHARED_INDEX)) == function) {
+        struct object *code = value_to_object(object_get(value_to_object(f), VM_FUNCTION_CODE));
+        const struct jit_insn *insns = code_body(code);
+        e->add_ops[e->optimized_events] = -1;
+        for (size_t k = 0; insns[k].op != J_RETURN; k++) /* add: Ldar, Add, Return */
+            if (insns[k].pc == 2)                        /* the Add */
+                e->add_ops[e->optimized_events] = insns[k].op;
+    }
     e->optimized_events++;
 }
 
@@ -170,7 +184,7 @@ static bool has_code(value_t *function)
     return value_is_strong(c) && object_type(value_to_object(c)) == TYPE_CODE;
 }
 
-static int64_t shared_smi(value_t *function, size_t field)
+static int64_t function_smi(value_t *function, size_t field)
 {
     struct object *shared =
         value_to_object(object_get(handle_object(function), VM_FUNCTION_SHARED));
@@ -230,14 +244,14 @@ static void run_not_smi(uint64_t gc_stress)
     assert_int_equal(add(&e, f, *half, value_from_smi(2), &d), 0);
     assert_true(d == 2.5);
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_NOT_SMI], 1);
-    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 1);
-    assert_int_equal(shared_smi(f, VM_SHARED_LAST_DEOPT_REASON), DEOPT_REASON_NOT_SMI);
+    assert_int_equal(function_smi(f, VM_SHARED_DEOPT_COUNT), 1);
+    assert_int_equal(function_smi(f, VM_SHARED_LAST_DEOPT_REASON), DEOPT_REASON_NOT_SMI);
     assert_int_equal(e.optimized_events, 1);
     assert_int_equal(e.deopt_events, 1);
     assert_true(e.kinds_ok);
     assert_int_equal(e.last_deopt.reason, DEOPT_REASON_NOT_SMI);
     assert_int_equal(e.last_deopt.frames, 1);
-    assert_int_equal(e.last_deopt.function, shared_smi(f, VM_SHARED_INDEX));
+    assert_int_equal(e.last_deopt.function, function_smi(f, VM_SHARED_INDEX));
     assert_int_equal(e.last_deopt.bytecode_offset, 2); /* the Add */
     assert_false(has_code(f));                         /* unlinked: the next calls interpret */
     /* New feedback (number): compiled again after 5 more calls, then no deopt for doubles. */
@@ -314,11 +328,38 @@ static void run_reopt(uint64_t gc_stress)
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_SMI_OVERFLOW], 1);
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_LOST_PRECISION], 1);
     assert_int_equal(stats(&e)->functions_optimized, 3);
-    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 2);
+    assert_int_equal(function_smi(f, VM_SHARED_DEOPT_COUNT), 2);
     assert_true(has_code(f));
     env_close(&e);
 }
 static void test_reopt(void **state) { run_reopt(0); }
+
+/* The per-site limit K (JIT_SITE_MAX_DEOPTS): under --deopt-stress 1 every optimized run
+ * of add deopts at its Add, and the site's feedback stays smi. The first K compiles
+ * speculate there (the Smi Add); the later ones use the generic Add, whatever the
+ * feedback says, until the cap M (JIT_MAX_DEOPTS) leaves add interpreted. */
+static void run_site_limit(uint64_t gc_stress)
+{
+    struct env e;
+    env_open(&e, gc_stress, 1);
+    value_t *f = global(&e, "add");
+    for (int i = 0; i < 100; i++) {
+        double d;
+        assert_int_equal(add(&e, f, value_from_smi(i), value_from_smi(1), &d), 0);
+        assert_true(d == i + 1);
+    }
+    assert_int_equal(stats(&e)->functions_optimized, JIT_MAX_DEOPTS);
+    assert_int_equal(stats(&e)->deopts[DEOPT_REASON_STRESS], JIT_MAX_DEOPTS);
+    assert_int_equal(stats(&e)->unspeculated_sites, JIT_MAX_DEOPTS - JIT_SITE_MAX_DEOPTS);
+    for (int c = 0; c < JIT_MAX_DEOPTS; c++)
+        assert_int_equal(e.add_ops[c], c < JIT_SITE_MAX_DEOPTS ? J_ARITH_SMI : J_ARITH);
+    struct object *shared = value_to_object(object_get(handle_object(f), VM_FUNCTION_SHARED));
+    struct object *feedback = value_to_object(object_get(shared, VM_SHARED_FEEDBACK));
+    assert_int_equal(value_to_smi(object_get(feedback, 2)), VM_TYPE_SMI); /* the Add's slot */
+    env_close(&e);
+}
+static void test_site_limit(void **state) { run_site_limit(0); }
+static void test_site_limit_stress(void **state) { run_site_limit(1); }
 static void test_reopt_stress(void **state) { run_reopt(1); }
 
 /* Calls function name with argc arguments; returns vm_call's status, the result in a
@@ -403,7 +444,7 @@ static void run_inlined(uint64_t gc_stress)
     assert_int_equal(e.deopt_events, 1);
     assert_int_equal(e.last_deopt.frames, 2);
     assert_int_equal(e.last_deopt.bytecode_offset, 2); /* sq's Mul */
-    assert_int_equal(e.last_deopt.function, shared_smi(global(&e, "usesq"), VM_SHARED_INDEX));
+    assert_int_equal(e.last_deopt.function, function_smi(global(&e, "usesq"), VM_SHARED_INDEX));
     env_close(&e);
 }
 static void test_inlined(void **state) { run_inlined(0); }
@@ -554,8 +595,8 @@ static void run_soft(uint64_t gc_stress)
     assert_int_equal(stats(&e)->soft_deopts, 1);
     assert_int_equal(stats(&e)->deopts[DEOPT_REASON_INSUFFICIENT_FEEDBACK], 1);
     assert_string_equal(e.last_kind, "soft");
-    assert_int_equal(shared_smi(f, VM_SHARED_DEOPT_COUNT), 0); /* not counted */
-    assert_int_equal(shared_smi(f, VM_SHARED_LAST_DEOPT_REASON),
+    assert_int_equal(function_smi(f, VM_SHARED_DEOPT_COUNT), 0); /* not counted */
+    assert_int_equal(function_smi(f, VM_SHARED_LAST_DEOPT_REASON),
                      DEOPT_REASON_INSUFFICIENT_FEEDBACK);
     for (int i = 0; i < 8; i++) {
         e.args[0] = *o;
@@ -619,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_not_number_stress),
         cmocka_unit_test(test_reopt),
         cmocka_unit_test(test_reopt_stress),
+        cmocka_unit_test(test_site_limit),
+        cmocka_unit_test(test_site_limit_stress),
         cmocka_unit_test(test_deopt_stress),
         cmocka_unit_test(test_deopt_stress_gc),
         cmocka_unit_test(test_wrong_map),
