@@ -22,13 +22,14 @@
 #                 -Dold_gc=... -Dmarking_barrier=... with the parallel scavenger (the
 #                 serial one for incremental-satb): the collector suites (barrier, heap, gc,
 #                 marking, scavenge), cli and the integration runs, in which scavenges run
-#                 during marking cycles under --gc-stress, and but for incremental-satb the
-#                 toy VM (vm, deopt, jit, codecache: its programs run during marking cycles too)
+#                 during marking cycles under --gc-stress, and the toy VM (vm, deopt, jit,
+#                 codecache: its programs run during marking cycles too)
 #   tsan-concurrent  ThreadSanitizer, -Dold_gc=concurrent -Dmarking_barrier=satb with the
-#                 parallel scavenger: platform, barrier, gc, marking, scavenge, the
-#                 marking-integration runs and the toy VM (vm, jit, codecache)
+#                 parallel scavenger: platform, safepoint, barrier, gc, marking, scavenge,
+#                 telemetry, the marking-integration runs and the toy VM (vm, deopt, jit,
+#                 codecache)
 #   tsan-concurrent-dijkstra  the same with -Dmarking_barrier=dijkstra (barrier, gc, marking,
-#                 marking-integration)
+#                 marking-integration, vm, deopt, jit, codecache)
 #   numa-disabled -Dnuma=disabled: the cli and platform suites (--pin is refused)
 #   eager         -Dcode_unlinking=eager with concurrent SATB marking and the parallel
 #                 scavenger: the toy VM and the code cache (vm, deopt, jit, codecache)
@@ -131,13 +132,16 @@ for c in "${configs[@]}"; do
         run_config "$c" -Dbuildtype=debugoptimized -Dyoung_gc=parallel -Dold_gc="${c%-*}" \
             -Dmarking_barrier="${c#*-}" -- barrier heap gc marking scavenge cli integration vm deopt jit codecache ;;
     incremental-satb) run_config incremental-satb -Dbuildtype=debugoptimized -Dold_gc=incremental \
-        -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration ;;
+        -Dmarking_barrier=satb -- barrier heap gc marking scavenge cli integration vm deopt jit \
+        codecache ;;
     tsan-concurrent) run_config tsan-concurrent -Dbuildtype=debugoptimized -Db_sanitize=thread \
         -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent -Dmarking_barrier=satb \
-        -- platform barrier gc marking scavenge marking-integration vm jit codecache ;;
+        -- platform safepoint barrier gc marking scavenge telemetry marking-integration vm deopt \
+        jit codecache ;;
     tsan-concurrent-dijkstra) run_config tsan-concurrent-dijkstra -Dbuildtype=debugoptimized \
         -Db_sanitize=thread -Db_lundef=false -Dyoung_gc=parallel -Dold_gc=concurrent \
-        -Dmarking_barrier=dijkstra -- barrier gc marking marking-integration ;;
+        -Dmarking_barrier=dijkstra -- barrier gc marking marking-integration vm deopt jit \
+        codecache ;;
     numa-disabled) run_config numa-disabled -Dbuildtype=debugoptimized -Dnuma=disabled -- cli platform ;;
     eager) run_config eager -Dbuildtype=debugoptimized -Dcode_unlinking=eager -Dyoung_gc=parallel \
         -Dold_gc=concurrent -Dmarking_barrier=satb -- vm deopt jit codecache ;;

@@ -10,7 +10,14 @@ codecache.csv, one row per build (lazy, eager, nolists):
   full_gc_pause_ms median over repetitions of the summed full pauses (pauses.csv)
   wall_vs_lazy     median of the per-repetition ratios wall(build) / wall(lazy)
   weak_vs_nolists  median of the per-repetition ratios weak(build) / weak(nolists)
+
+osr.csv, one row per --osr setting of osr-loop (lazy build):
+  wall_ms          median over repetitions of summary.csv's wall_ms
+  off_vs_on        median of the per-repetition ratios wall(off) / wall(on)
+  osr_entries, osr_compiles, osr_cache_hits   the jit line of the first repetition
+  osr_entries_cleared   cycles.csv osr_entries_cleared_count summed (first repetition)
 """
+import re
 import csv
 import statistics
 import sys
@@ -44,8 +51,20 @@ def main(out):
     weak = defaultdict(dict)   # rep -> build -> ms
     pause = defaultdict(dict)  # rep -> build -> ms
     deopts = defaultdict(list)
+    osr_wall = defaultdict(dict)  # rep -> "on"/"off" -> ms
+    osr_first = {}                # "on"/"off" -> (entries, compiles, hits, cleared)
     for r in runs:
         d = Path(r["dir"])
+        if r["mode"].startswith("osr-"):
+            o = r["mode"][4:]
+            osr_wall[r["rep"]][o] = float(read_csv(d / "summary.csv")[0]["wall_ms"])
+            if o not in osr_first:
+                m = re.search(r"OSR entries (\d+) \(compiles (\d+), cache hits (\d+)\)",
+                              Path(str(d) + ".stdout").read_text())
+                cleared = sum(int(c["osr_entries_cleared_count"])
+                              for c in read_csv(d / "cycles.csv"))
+                osr_first[o] = (m.groups() if m else ("", "", "")) + (cleared,)
+            continue
         if r["mode"] == "plain":
             wall[r["rep"]][r["build"]] = float(read_csv(d / "summary.csv")[0]["wall_ms"])
             deopts[r["build"]] += [float(x["duration_us"]) for x in read_csv(d / "deopts.csv")]
@@ -74,6 +93,19 @@ def main(out):
             w.writerow(row)
             print(f"{row[0]:8} {row[1]!s:>8} {row[2]!s:>7} {row[3]!s:>7} {row[4]!s:>7}"
                   f" {row[5]!s:>8} {row[6]!s:>15} {row[7]!s:>10} {row[8]!s:>13}")
+
+    with open(out / "osr.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["osr", "wall_ms", "off_vs_on", "osr_entries", "osr_compiles",
+                    "osr_cache_hits", "osr_entries_cleared"])
+        print("osr-loop  wall ms  off/on  OSR entries  compiles  cache hits  cleared by GC")
+        for o in ("on", "off"):
+            first = osr_first.get(o, ("", "", "", ""))
+            row = [o, median_of(osr_wall, o), ratio(osr_wall, "off", "on") if o == "on" else "",
+                   *first]
+            w.writerow(row)
+            print(f"--osr {row[0]:3} {row[1]!s:>8} {row[2]!s:>7} {row[3]!s:>12} {row[4]!s:>9}"
+                  f" {row[5]!s:>11} {row[6]!s:>14}")
 
 
 if __name__ == "__main__":

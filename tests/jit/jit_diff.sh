@@ -86,7 +86,8 @@ shared() { # prints the checksum line of one shared-code run, or fails
     fi
     grep '^checksum' "$out"
 }
-for flags in "" "--deopt-stress 3" "--gc-stress 7 $verify" "--mutators 4 --deopt-stress 7"; do
+for flags in "" "--deopt-stress 3" "--gc-stress 7 $verify" "--mutators 4 --deopt-stress 7" \
+    "--mutators 4 --gc-stress 7 $verify"; do
     # shellcheck disable=SC2086
     off=$(shared --opt off $flags)
     # shellcheck disable=SC2086

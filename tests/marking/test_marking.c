@@ -11,6 +11,8 @@
  *     markers never scan a promoted object, so nothing would clear the slot);
  *   - weak slots of old objects are cleared when their target dies in a cycle, and weak
  *     processors (hooks for the JIT's code lists) run after every old collection's marking;
+ *   - concurrent sweeping (old_gc=concurrent): queued pages are swept on demand by the
+ *     allocating mutator, the rest when sweeping finishes, and every dead byte is freed;
  *   - the worklist: objects pushed by several threads and taken by several others
  *     through the shared pool are each taken exactly once.
  */
@@ -265,7 +267,63 @@ static void test_promoted_weak_slot_keeps_its_target(void **state)
     handle_scope_close(&e.m, &scope);
     env_close(&e);
 }
+#if MARKING_CONCURRENT
+/* Concurrent sweeping and sweeping on demand: a cycle run by hand (so that no sweeper
+ * task runs) leaves the pages of 3 x 10000 dead old objects queued; every old allocation
+ * then sweeps a page on the mutator before it allocates; the rest is swept when sweeping
+ * finishes, and the freed bytes cover every dead object. The kept chain is intact and
+ * the verifier (on) finds nothing in the next full collection. */
+static void test_concurrent_sweeping_on_demand(void **state)
+{
+    struct env e;
+    env_open(&e, true);
+    struct handle_scope scope;
+    handle_scope_open(&e.m, &scope);
+    value_t *head = handle_of(&e.m, new_old(&e, -1));
+    const int64_t n = 40000;
+    for (int64_t i = 0; i < n; i++) {
+        struct object *o = new_old(&e, i);
+        if (i % 4 == 0) { /* kept: linked to the chain */
+            object_store(&e.m, o, 1, *head);
+            *head = value_from_object(o);
+        }
+    }
+    struct pause_record pause;
+    struct gc_tracer tracer;
+    begin(&e, &pause, &tracer);
+    marking_start(e.heap, &tracer, 1);
+    end(&e);
+    begin(&e, &pause, &tracer);
+    struct cycle_record cycle = {0};
+    marking_finalize(e.heap, &tracer, &cycle);
+    end(&e);
+    struct sweeper *sw = &marking_of(e.heap)->sweeper;
+    assert_true(atomic_load(&e.heap->sweeping));
+    uint64_t swept;
+    assert_false(marking_swept_bytes(e.heap, &swept)); /* not complete yet */
+    size_t queued = sw->count, claimed = atomic_load(&sw->next);
+    assert_true(queued >= 3); /* 40000 x 24 bytes: at least four 256 KiB pages */
+    for (int k = 0; k < 2; k++)
+        new_old(&e, n + k); /* each sweeps one page first */
+    assert_int_equal(atomic_load(&sw->next), claimed + 2);
+    marking_finish_sweeping(e.heap);
+    assert_false(atomic_load(&e.heap->sweeping));
+    assert_true(marking_swept_bytes(e.heap, &swept));
+    assert_true(swept >= (uint64_t)(n - n / 4) * 3 * WORD_BYTES);
+    int64_t expect = n - 4, count = 0;
+    for (struct object *o = handle_object(head); object_get(o, 2) != (value_t)-1;
+         o = value_to_object(object_get(o, 1)), expect -= 4, count++)
+        assert_int_equal((int64_t)object_get(o, 2), expect);
+    assert_int_equal(count, n / 4);
+    gc_collect(e.heap, &e.m, COLLECT_FULL);
+    handle_scope_close(&e.m, &scope);
+    env_close(&e);
+}
 #else
+static void test_concurrent_sweeping_on_demand(void **state) { skip(); }
+#endif
+#else
+static void test_concurrent_sweeping_on_demand(void **state) { skip(); }
 static void test_barrier_keeps_the_invariant(void **state) { skip(); }
 static void test_promoted_weak_slot_keeps_its_target(void **state) { skip(); }
 static void test_missing_barrier_is_caught(void **state) { skip(); }
@@ -405,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_promoted_weak_slot_keeps_its_target),
         cmocka_unit_test(test_weak_slots_cleared_by_a_cycle),
         cmocka_unit_test(test_weak_processors_run_after_marking),
+        cmocka_unit_test(test_concurrent_sweeping_on_demand),
         cmocka_unit_test(test_worklist_takes_every_item_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
