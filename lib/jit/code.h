@@ -174,6 +174,24 @@ static inline bool jit_slot_set_has(const struct jit_slot_set *s, unsigned k)
 size_t jit_select_representations(struct jit_insn **insns, uint32_t **inlined_from, size_t n,
                                   struct jit_slot_set **unboxed_before, struct jit_stats *stats);
 
+/* Escape analysis (escape.c), restricted (after Kotzmann and Mössenböck, VEE 2005): one
+ * CreateObject n; Star r per function whose object never escapes: r is written by that
+ * Star only and read only as the receiver of named loads and stores with monomorphic
+ * feedback that match the statically known shape, all in a straight line (no jump and no
+ * jump target) up to the last use, and the instruction after the Star overwrites the
+ * accumulator without reading it. Its fields then live in window registers; deopt points
+ * in the region describe r as a captured object of the shape at that point. */
+struct jit_ea {
+    size_t create_at, last_at;
+    uint8_t reg, capacity;
+    const struct vm_shape **shape_before; /* by bytecode offset, in (create_at, last_at] */
+};
+/* Finds such an object in the function (code, length bytes, feedback vector feedback);
+ * true with *ea filled (ea->shape_before allocated), false if there is none. No
+ * allocation on the heap. */
+bool jit_ea_find(struct jit *j, struct object *feedback, const uint8_t *code, size_t length,
+                 struct jit_ea *ea);
+
 /* Compiles the function in *function_slot and links the code into it (compiler.c). 0, or
  * -1 when the function cannot be optimized (its shared info then says NO_OPT). May
  * collect. */
