@@ -120,8 +120,11 @@ static void translate(struct vm *vm, struct object *bytes, struct object *litera
     ts->objects = platform_calloc(it.object_count ? it.object_count : 1, sizeof *ts->objects);
     struct translation_frame tf;
     while (translation_next_frame(&it, &tf)) {
+        bool outermost = ts->frame_count == 0;
         struct translated_frame *f = &ts->frames[ts->frame_count++];
-        f->function = handle_new(m, object_get(literals, 2 + tf.function_literal));
+        f->function = handle_new(m, outermost && state->outermost_function
+                                        ? *state->outermost_function
+                                        : object_get(literals, 2 + tf.function_literal));
         f->pc = tf.pc;
         f->register_count = tf.register_count;
         f->first_value = reserve_values(ts, 2 + (size_t)tf.register_count);

@@ -62,6 +62,10 @@ struct deopt_machine_state {
      * deopt record must exist by then); it may collect. */
     void (*before_resume)(void *ctx, const struct deopt_stats *stats);
     void *before_resume_ctx;
+    /* Optional: the slot of the closure the outermost frame runs (a root), used instead
+     * of the translation's function literal, which is the closure the code was compiled
+     * for: code shared by closures of one function (and OSR code) runs for others too. */
+    const value_t *outermost_function;
 };
 
 /* One deopt (kind eager): the deopts.csv columns this layer fills. */

@@ -717,8 +717,15 @@ deopt : {
                             reason == DEOPT_REASON_INSUFFICIENT_FEEDBACK ? "soft"
                             : deopt_id != i->deopt                       ? "lazy"
                                                                          : "eager"};
-    struct deopt_machine_state state = {
-        (const uint64_t *)w, window, sp, window, code_deoptimized, &cd, deopt_recorded, &cd};
+    struct deopt_machine_state state = {.registers = (const uint64_t *)w,
+                                        .register_count = window,
+                                        .stack_slots = sp,
+                                        .stack_slot_count = window,
+                                        .after_entry_poll = code_deoptimized,
+                                        .after_entry_poll_ctx = &cd,
+                                        .before_resume = deopt_recorded,
+                                        .before_resume_ctx = &cd,
+                                        .outermost_function = &w[FN]};
     struct deopt_stats ds;
     int rc = deopt_eager(vm, &tagged[JIT_CODE_BYTES], &tagged[JIT_CODE_LITERALS], deopt_id, reason,
                          &state, &ds, result);
