@@ -288,8 +288,8 @@ static void osr_remove(struct codecache *cc, struct osr_entry *e)
     cc->stats.osr_evicted++;
 }
 
-struct object *codecache_osr_lookup(struct codecache *cc, uint32_t function, uint32_t loop_pc,
-                                    bool (*is_marked)(struct object *code))
+struct object *codecache_osr_lookup(struct codecache *cc, struct mutator *m, uint32_t function,
+                                    uint32_t loop_pc, bool (*is_marked)(struct object *code))
 {
     struct osr_entry *e = osr_find(cc, function, loop_pc);
     if (!e)
@@ -298,6 +298,8 @@ struct object *codecache_osr_lookup(struct codecache *cc, uint32_t function, uin
         osr_remove(cc, e);
         return NULL;
     }
+    /* Under satb the finalization does not rescan the frames that will hold it. */
+    barrier_weak_read(m, e->code, value_from_object(e->code));
     return e->code;
 }
 

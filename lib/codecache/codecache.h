@@ -118,10 +118,12 @@ uint64_t codecache_reset_closures(struct codecache *cc, struct mutator *m, struc
                                   size_t closures_field, size_t code_field, value_t undefined);
 
 /* The OSR code cache. lookup: the entry's code, or NULL (an entry whose code is marked,
- * by the is_marked the tier passes, is evicted and NULL returned). insert: adds or
- * replaces the entry. evict: removes every entry of code (its deopt); returns how many. */
-struct object *codecache_osr_lookup(struct codecache *cc, uint32_t function, uint32_t loop_pc,
-                                    bool (*is_marked)(struct object *code));
+ * by the is_marked the tier passes, is evicted and NULL returned); the weak entry becomes
+ * m's strong reference, through barrier_weak_read (a marking cycle under way keeps the
+ * code). insert: adds or replaces the entry. evict: removes every entry of code (its
+ * deopt); returns how many. */
+struct object *codecache_osr_lookup(struct codecache *cc, struct mutator *m, uint32_t function,
+                                    uint32_t loop_pc, bool (*is_marked)(struct object *code));
 void codecache_osr_insert(struct codecache *cc, uint32_t function, uint32_t loop_pc,
                           struct object *code);
 uint64_t codecache_osr_evict(struct codecache *cc, struct object *code);

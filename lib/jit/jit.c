@@ -103,11 +103,8 @@ static int tier_osr(void *ctx, struct vm *vm, uint32_t loop_pc, value_t *result)
         return 0;
     const value_t *function_slot = &vm->frames[vm->frame_count - 1].function;
     uint32_t index = (uint32_t)shared_smi(shared_of(*function_slot), VM_SHARED_INDEX);
-    struct object *code = codecache_osr_lookup(j->cache, index, loop_pc, marked);
+    struct object *code = codecache_osr_lookup(j->cache, vm->m, index, loop_pc, marked);
     if (code) {
-        /* A weak entry becomes a strong reference: while marking runs, the code must not
-         * stay white (under satb the finalization does not rescan the register file). */
-        barrier_weak_read(vm->m, code, value_from_object(code));
         j->stats.osr_cache_hits++;
     } else {
         if (jit_compile_osr(j, function_slot, loop_pc, &code) != 0)

@@ -11,6 +11,7 @@
  *     markers never scan a promoted object, so nothing would clear the slot);
  *   - weak slots of old objects are cleared when their target dies in a cycle, and weak
  *     processors (hooks for the JIT's code lists) run after every old collection's marking;
+ *   - an OSR cache hit during a cycle greys the code the weak entry held;
  *   - concurrent sweeping (old_gc=concurrent): queued pages are swept on demand by the
  *     allocating mutator, the rest when sweeping finishes, and every dead byte is freed;
  *   - the worklist: objects pushed by several threads and taken by several others
@@ -30,6 +31,7 @@
 
 #include "barrier/barrier.h"
 #include "barrier/marking_worklist.h"
+#include "codecache/codecache.h"
 #include "gc/gc.h"
 #include "heap/spaces.h"
 #include "heap/verify.h"
@@ -267,6 +269,37 @@ static void test_promoted_weak_slot_keeps_its_target(void **state)
     handle_scope_close(&e.m, &scope);
     env_close(&e);
 }
+/* An OSR cache hit during a marking cycle (lib/codecache): the code was white when the
+ * cycle started (only the cache held it, weakly), and the hit greys it, so the cycle keeps
+ * it and its entry, although nothing rescans the frame that will run it under satb. */
+static void test_osr_cache_hit_during_marking(void **state)
+{
+    struct env e;
+    env_open(&e, true);
+    struct codecache *cc = codecache_create(e.heap);
+    struct object *code = codecache_allocate(&e.m, 1, 16);
+    codecache_osr_insert(cc, 7, 42, code);
+    struct pause_record pause;
+    struct gc_tracer tracer;
+    begin(&e, &pause, &tracer);
+    marking_start(e.heap, &tracer, 1);
+    end(&e);
+    assert_false(page_is_marked(page_of(code), code));
+    assert_true(codecache_osr_lookup(cc, &e.m, 7, 42, NULL) == code);
+    begin(&e, &pause, &tracer);
+    struct cycle_record cycle = {0};
+    marking_finalize(e.heap, &tracer, &cycle);
+    end(&e);
+    assert_int_equal(codecache_stats(cc)->osr_entries, 1);
+    assert_int_equal(codecache_stats(cc)->osr_cleared_by_gc, 0);
+    /* Nothing holds it now: the next cycle clears the entry. */
+    gc_collect(e.heap, &e.m, COLLECT_FULL);
+    assert_int_equal(codecache_stats(cc)->osr_entries, 0);
+    assert_int_equal(codecache_stats(cc)->osr_cleared_by_gc, 1);
+    codecache_destroy(cc);
+    env_close(&e);
+}
+
 #if MARKING_CONCURRENT
 /* Concurrent sweeping and sweeping on demand: a cycle run by hand (so that no sweeper
  * task runs) leaves the pages of 3 x 10000 dead old objects queued; every old allocation
@@ -323,6 +356,7 @@ static void test_concurrent_sweeping_on_demand(void **state)
 static void test_concurrent_sweeping_on_demand(void **state) { skip(); }
 #endif
 #else
+static void test_osr_cache_hit_during_marking(void **state) { skip(); }
 static void test_concurrent_sweeping_on_demand(void **state) { skip(); }
 static void test_barrier_keeps_the_invariant(void **state) { skip(); }
 static void test_promoted_weak_slot_keeps_its_target(void **state) { skip(); }
@@ -464,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_weak_slots_cleared_by_a_cycle),
         cmocka_unit_test(test_weak_processors_run_after_marking),
         cmocka_unit_test(test_concurrent_sweeping_on_demand),
+        cmocka_unit_test(test_osr_cache_hit_during_marking),
         cmocka_unit_test(test_worklist_takes_every_item_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
