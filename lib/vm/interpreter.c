@@ -257,6 +257,7 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
     RELOAD();
     uint32_t pc = in.fp->pc;
     char text[2][96];
+    value_t returned; /* the value a popped frame hands its caller (Return, OSR) */
 
     for (;;) {
         enum vm_opcode op = (enum vm_opcode)code[pc];
@@ -409,16 +410,9 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                     vm->frame_count = base_depth;
                     return -1;
                 }
-                if (rc > 0) {
-                    if (vm->frame_count == base_depth) {
-                        *result = r;
-                        return 0;
-                    }
-                    in.fp = &vm->frames[vm->frame_count - 1];
-                    in.fp->acc = r;
-                    RELOAD();
-                    pc = in.fp->pc;
-                    continue;
+                if (rc > 0) { /* the tier popped the frame: as its Return would go on */
+                    returned = r;
+                    goto frame_popped;
                 }
                 RELOAD();
             }
@@ -690,20 +684,20 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
             RELOAD();
             break;
         }
-        case VM_OP_Return: {
-            value_t v = ACC;
+        case VM_OP_Return:
+            returned = ACC;
             vm->stack_top = in.fp->base;
             vm->frame_count--;
+        frame_popped:
             if (vm->frame_count == base_depth) {
-                *result = v;
+                *result = returned;
                 return 0;
             }
             in.fp = &vm->frames[vm->frame_count - 1];
-            in.fp->acc = v;
+            in.fp->acc = returned;
             RELOAD();
             pc = in.fp->pc;
             continue;
-        }
         default:
             FAIL("bad opcode %d", (int)op);
         }
