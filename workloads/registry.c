@@ -19,6 +19,8 @@ extern const struct workload workload_choreography;
 extern const struct workload workload_map_churn;
 extern const struct workload workload_osr_loop;
 
+/* One workload a line. */
+/* clang-format off */
 static const struct workload *const all_workloads[] = {
     &workload_gcbench,
     &workload_binary_trees,
@@ -33,6 +35,7 @@ static const struct workload *const all_workloads[] = {
     &workload_osr_loop,
     NULL,
 };
+/* clang-format on */
 
 const struct workload *const *workload_list(void) { return all_workloads; }
 

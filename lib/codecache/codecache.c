@@ -332,15 +332,6 @@ uint64_t codecache_osr_evict(struct codecache *cc, struct object *code)
     return evicted;
 }
 
-void codecache_osr_for_each(const struct codecache *cc,
-                            void (*fn)(uint32_t function, uint32_t loop_pc, struct object *code,
-                                       void *arg),
-                            void *arg)
-{
-    for (size_t k = 0; k < cc->stats.osr_entries; k++)
-        fn(cc->osr[k].function, cc->osr[k].loop_pc, cc->osr[k].code, arg);
-}
-
 const struct codecache_stats *codecache_stats(const struct codecache *cc) { return &cc->stats; }
 
 void codecache_for_each(const struct codecache *cc, void (*fn)(struct object *code, void *arg),

@@ -127,12 +127,6 @@ struct object *codecache_osr_lookup(struct codecache *cc, struct mutator *m, uin
 void codecache_osr_insert(struct codecache *cc, uint32_t function, uint32_t loop_pc,
                           struct object *code);
 uint64_t codecache_osr_evict(struct codecache *cc, struct object *code);
-/* Calls fn on every entry of the OSR cache (the tests' walk). */
-void codecache_osr_for_each(const struct codecache *cc,
-                            void (*fn)(uint32_t function, uint32_t loop_pc, struct object *code,
-                                       void *arg),
-                            void *arg);
-
 const struct codecache_stats *codecache_stats(const struct codecache *cc);
 /* Calls fn on every code object on the lists (the verifier's and the tests' walk). */
 void codecache_for_each(const struct codecache *cc, void (*fn)(struct object *code, void *arg),

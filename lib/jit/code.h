@@ -139,6 +139,11 @@ static inline bool code_is_marked(struct object *code)
     return (value_to_smi(code_tagged(code)[JIT_CODE_FLAGS]) & JIT_CODE_MARKED) ||
            codecache_is_invalidated(code);
 }
+/* Code compiled for one loop's OSR entry (it is in the OSR cache, not in a closure). */
+static inline bool code_is_osr(struct object *code)
+{
+    return value_to_smi(code_tagged(code)[JIT_CODE_OSR_PC]) >= 0;
+}
 static inline bool is_code(value_t v)
 {
     return value_is_strong(v) && object_type(value_to_object(v)) == TYPE_CODE;

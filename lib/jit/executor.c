@@ -157,7 +157,7 @@ static void code_deoptimized(void *ctx)
     if (value_is_weak(cached) && value_to_object(cached) == cd->code)
         object_store(m, shared, VM_SHARED_OPTIMIZED_CODE, value_from_smi(0));
     codecache_deoptimize(j->cache, cd->code);
-    if (value_to_smi(code_tagged(cd->code)[JIT_CODE_OSR_PC]) >= 0)
+    if (code_is_osr(cd->code))
         codecache_osr_evict(j->cache, cd->code); /* the next hot back-edge compiles anew */
     if (CODECACHE_EAGER)
         j->stats.eager_unlinks += codecache_reset_closures(

@@ -137,7 +137,7 @@ static void reset_invalidated(struct object *code, void *arg)
     struct invalidation *inv = arg;
     struct jit *j = inv->j;
     inv->j->stats.invalidated_code++;
-    if (value_to_smi(code_tagged(code)[JIT_CODE_OSR_PC]) >= 0)
+    if (code_is_osr(code))
         codecache_osr_evict(j->cache, code);
     if (CODECACHE_EAGER)
         inv->resets += codecache_reset_closures(j->cache, j->vm->m, code, JIT_CODE_CLOSURES,

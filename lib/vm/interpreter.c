@@ -96,26 +96,27 @@ static int64_t smi_field(struct object *o, size_t word)
     return value_to_smi(object_get(o, word));
 }
 
-/* Counts toward tier-up (word: invocations or back-edges of shared); the hook itself
- * waits for an optimizing tier. */
+/* Counts toward tier-up (word: invocations or back-edges of shared); the tier (vm->tier)
+ * acts on the request at the next call, or at a back-edge by on-stack replacement. */
 int64_t vm_tierup_invocations = VM_TIERUP_INVOCATIONS, vm_tierup_backedges = VM_TIERUP_BACKEDGES;
 
-void vm_count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold)
+int64_t vm_count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold)
 {
     int64_t n = smi_field(shared, word);
     if (n < VALUE_SMI_MAX)
         object_store(vm->m, shared, word, value_from_smi(n + 1));
     int64_t flags = smi_field(shared, VM_SHARED_FLAGS);
     if (n + 1 >= threshold && !(flags & VM_SHARED_FLAG_TIERUP_REQUESTED)) {
-        object_store(vm->m, shared, VM_SHARED_FLAGS,
-                     value_from_smi(flags | VM_SHARED_FLAG_TIERUP_REQUESTED));
+        flags |= VM_SHARED_FLAG_TIERUP_REQUESTED;
+        object_store(vm->m, shared, VM_SHARED_FLAGS, value_from_smi(flags));
         vm->stats.tierup_requests++;
     }
+    return flags;
 }
 
-static void count(struct interp *in, size_t word, int64_t threshold)
+static int64_t count(struct interp *in, size_t word, int64_t threshold)
 {
-    vm_count_shared(in->vm, in->shared, word, threshold);
+    return vm_count_shared(in->vm, in->shared, word, threshold);
 }
 
 static void feedback_join(struct interp *in, uint32_t slot, enum vm_type_feedback seen)
@@ -392,14 +393,14 @@ int vm_resume(struct vm *vm, size_t base_depth, value_t *result)
                 FAIL("step limit reached (%" PRIu64 " back-edges and calls)", vm->step_limit);
             if (vm->allocation_limit && vm->m->allocated_bytes > vm->allocation_limit)
                 FAIL("allocation limit reached (%" PRIu64 " bytes)", vm->allocation_limit);
-            count(&in, VM_SHARED_BACKEDGES, vm_tierup_backedges);
+            int64_t flags = count(&in, VM_SHARED_BACKEDGES, vm_tierup_backedges);
             in.fp->pc = target;
             vm->stats.polls++;
             mutator_poll(m);
             RELOAD();
+            /* (The poll may collect, but only this thread changes the flags.) */
             if (vm->tier && vm->tier->osr &&
-                (smi_field(in.shared, VM_SHARED_FLAGS) &
-                 (VM_SHARED_FLAG_TIERUP_REQUESTED | VM_SHARED_FLAG_NO_OPT)) ==
+                (flags & (VM_SHARED_FLAG_TIERUP_REQUESTED | VM_SHARED_FLAG_NO_OPT)) ==
                     VM_SHARED_FLAG_TIERUP_REQUESTED) {
                 /* On-stack replacement: the tier's code takes this frame over from the
                  * loop's header and returns what the frame would have. */

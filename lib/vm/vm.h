@@ -378,8 +378,9 @@ enum {
 };
 enum { VM_SHARED_FLAG_TIERUP_REQUESTED = 1, VM_SHARED_FLAG_NO_OPT = 2 };
 
-/* Counts one invocation or back-edge (word) of a shared info toward tier-up. */
-void vm_count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold);
+/* Counts one invocation or back-edge (word) of a shared info toward tier-up; returns the
+ * shared info's flags (VM_SHARED_FLAG_*) after it. */
+int64_t vm_count_shared(struct vm *vm, struct object *shared, size_t word, int64_t threshold);
 
 /* The interpreter's arithmetic (Add..Mod) on two values: a Smi in *smi or a double in
  * *d, or a type error (not numbers). The optimizing tier uses the same semantics. */
