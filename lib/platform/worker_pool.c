@@ -37,6 +37,14 @@
  * after the tasks have all returned finds remaining == 0 and does not wait, and one
  * that waits is woken by the last decrement.
  *
+ * Elastic jobs (worker_pool_run_elastic) are posted late or never: the caller writes fn
+ * and arg, and posts the job only when fn(0) calls worker_pool_grow. Once fn(0) returns, the caller
+ * withdraws the job from every worker that has not taken it yet: under that worker's mutex, it
+ * finds posted_job == taken_job + 1, decrements posted_job, and then subtracts those workers from
+ * remaining under done_mutex, as if their tasks had run and returned. The invariant holds as
+ * before; a worker that wakes later (the signal was sent) finds posted_job == taken_job and sleeps
+ * on. A worker that took the job first is waited for as usual.
+ *
  * Ordering comes from the locks. Start (and run): the caller's writes, the job
  * included, happen before its unlock of w's mutex, which happens before w locks it and
  * reads the job, hence before fn(w). Join (and the end of run): a worker's writes, fn's
@@ -71,6 +79,7 @@ struct worker_pool_worker {
     _Alignas(WORKER_POOL_CACHE_LINE_BYTES) pthread_mutex_t mutex;
     pthread_cond_t wake;
     uint64_t posted_job; /* under mutex */
+    uint64_t taken_job;  /* under mutex */
     bool shutdown;       /* under mutex */
     struct worker_pool *pool;
     uint32_t index;
@@ -93,6 +102,9 @@ struct worker_pool {
     void (*fn)(uint32_t worker, void *arg);
     void *arg;
     uint64_t posted_ns;
+    /* The task count of an elastic job that fn(0) has not grown yet, or 0: written and read
+     * by the caller only (worker 0). */
+    uint32_t deferred_tasks;
 
     pthread_mutex_t done_mutex;
     pthread_cond_t done_cond;
@@ -164,8 +176,6 @@ static void *worker_pool_main(void *arg)
 {
     struct worker_pool_worker *w = arg;
     struct worker_pool *pool = w->pool;
-    uint64_t taken_job = 0;
-
     w->thread_id = platform_thread_id();
     /* Before the start-up handshake: once worker_pool_create returns, every worker runs
      * where the active placement put it (or the run has failed). */
@@ -175,10 +185,10 @@ static void *worker_pool_main(void *arg)
     for (;;) {
         uint64_t wait_start_ns = platform_now_ns();
         worker_pool_lock(&w->mutex);
-        while (w->posted_job == taken_job && !w->shutdown)
+        while (w->posted_job == w->taken_job && !w->shutdown)
             pthread_cond_wait(&w->wake, &w->mutex);
         bool stop = w->shutdown;
-        taken_job = w->posted_job;
+        w->taken_job = w->posted_job;
         worker_pool_unlock(&w->mutex);
         if (stop)
             break;
@@ -256,16 +266,51 @@ void worker_pool_destroy(struct worker_pool *pool)
 
 uint32_t worker_pool_size(const struct worker_pool *pool) { return pool->size; }
 
-void worker_pool_run(struct worker_pool *pool, uint32_t tasks,
-                     void (*fn)(uint32_t worker, void *arg), void *arg)
+/* Takes the job back from every worker of 1 .. tasks-1 that has not taken it yet, as if
+ * its task had run and returned at once; returns how many. Under each worker's mutex,
+ * where the worker takes a job, so a worker either took it (and will be waited for) or
+ * never will: its posted_job is back to its taken_job, and the signal it may still get
+ * finds nothing to take. */
+static uint32_t worker_pool_withdraw(struct worker_pool *pool, uint32_t tasks)
+{
+    uint32_t withdrawn = 0;
+    for (uint32_t i = 1; i < tasks; i++) {
+        struct worker_pool_worker *w = &pool->workers[i];
+        worker_pool_lock(&w->mutex);
+        if (w->posted_job != w->taken_job) {
+            w->posted_job--;
+            w->stats.withdrawn_count++;
+            withdrawn++;
+        }
+        worker_pool_unlock(&w->mutex);
+    }
+    if (withdrawn) {
+        worker_pool_lock(&pool->done_mutex);
+        pool->remaining -= withdrawn;
+        worker_pool_unlock(&pool->done_mutex);
+    }
+    return withdrawn;
+}
+
+static uint32_t worker_pool_fork_join(struct worker_pool *pool, uint32_t tasks,
+                                      void (*fn)(uint32_t worker, void *arg), void *arg,
+                                      bool elastic)
 {
     if (tasks == 0 || tasks > pool->size)
         platform_fatal("worker pool: %u tasks on a pool of %u workers", tasks, pool->size);
     worker_pool_enter(pool, WORKER_POOL_FORK_JOIN, "worker_pool_run");
     pool->workers[0].thread_id = platform_thread_id();
 
-    if (tasks > 1)
+    uint32_t posted_tasks = 0;
+    if (tasks > 1 && !elastic) {
         worker_pool_post_job(pool, 1, tasks - 1, fn, arg, platform_now_ns());
+        posted_tasks = tasks;
+    } else if (tasks > 1) {
+        pool->fn = fn;
+        pool->arg = arg;
+        pool->remaining = 0;
+        pool->deferred_tasks = tasks;
+    }
 
     struct worker_pool_stats *own = &pool->workers[0].stats;
     uint64_t fn_start_ns = platform_now_ns();
@@ -274,11 +319,40 @@ void worker_pool_run(struct worker_pool *pool, uint32_t tasks,
     own->busy_ns += fn_end_ns - fn_start_ns;
     own->jobs_count++;
 
-    if (tasks > 1) {
+    uint32_t ran = 1;
+    if (elastic && pool->deferred_tasks == 0)
+        posted_tasks = tasks; /* fn(0) grew the job */
+    pool->deferred_tasks = 0;
+    if (posted_tasks > 1) {
+        ran = posted_tasks;
+        if (elastic)
+            ran -= worker_pool_withdraw(pool, posted_tasks);
         worker_pool_wait_done(pool);
         own->idle_wait_ns += platform_now_ns() - fn_end_ns;
     }
     atomic_store(&pool->state, WORKER_POOL_IDLE);
+    return ran;
+}
+
+void worker_pool_run(struct worker_pool *pool, uint32_t tasks,
+                     void (*fn)(uint32_t worker, void *arg), void *arg)
+{
+    worker_pool_fork_join(pool, tasks, fn, arg, false);
+}
+
+void worker_pool_grow(struct worker_pool *pool)
+{
+    uint32_t tasks = pool->deferred_tasks;
+    if (tasks == 0)
+        return;
+    pool->deferred_tasks = 0;
+    worker_pool_post_job(pool, 1, tasks - 1, pool->fn, pool->arg, platform_now_ns());
+}
+
+uint32_t worker_pool_run_elastic(struct worker_pool *pool, uint32_t tasks,
+                                 void (*fn)(uint32_t worker, void *arg), void *arg)
+{
+    return worker_pool_fork_join(pool, tasks, fn, arg, true);
 }
 
 void worker_pool_start(struct worker_pool *pool, uint32_t first, uint32_t count,

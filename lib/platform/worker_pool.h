@@ -34,6 +34,7 @@ struct worker_pool_stats {
     uint64_t busy_ns;         /* time inside fn */
     uint64_t idle_wait_ns;    /* time blocked in the pool (see above) */
     uint64_t wake_latency_ns; /* sum over jobs of post-to-start delay */
+    uint64_t withdrawn_count; /* elastic jobs withdrawn before this worker took them */
 };
 
 /* The default size for --gc-threads: the cores this process may run on. */
@@ -61,6 +62,23 @@ uint32_t worker_pool_size(const struct worker_pool *pool);
  * returns. */
 void worker_pool_run(struct worker_pool *pool, uint32_t tasks,
                      void (*fn)(uint32_t worker, void *arg), void *arg);
+
+/* worker_pool_run for a job whose tasks share its work dynamically, so that a task that
+ * starts late may find none left (e.g. a work-stealing phase whose termination counts the
+ * tasks not yet started as idle), and for which waking the other workers may cost more
+ * than it brings:
+ *   - no worker is woken at first: fn(0, arg) runs alone until it calls worker_pool_grow,
+ *     when it has found enough work to share, or never;
+ *   - when fn(0, arg) returns, the job is withdrawn from the workers that have not started
+ *     their task yet: those never run it, and the call does not wait for them to wake.
+ * Returns how many tasks ran (1 .. tasks); which ones is for the job to record. The rest
+ * is as for worker_pool_run. */
+uint32_t worker_pool_run_elastic(struct worker_pool *pool, uint32_t tasks,
+                                 void (*fn)(uint32_t worker, void *arg), void *arg);
+
+/* From worker 0's task of an elastic job only: posts the job on workers 1 .. tasks-1 (once;
+ * later calls do nothing). */
+void worker_pool_grow(struct worker_pool *pool);
 
 /* Starts fn(worker, arg) on workers first .. first+count-1 (1 <= first, count >= 1,
  * first+count <= size) and returns at once: a background job that runs beside the

@@ -9,7 +9,11 @@
  * set, its time counted in busy_ns; thousands of start/join cycles alternating with
  * fork-join jobs on one pool, every task once per job; join with nothing running is a
  * no-op; and the misuses that are fatal errors (a pool of 1, a bad range, a second
- * background job, a run or a destroy before join), each in a child process.
+ * background job, a run or a destroy before join), each in a child process. Elastic jobs
+ * (worker_pool_run_elastic): without worker_pool_grow only the caller's task runs; with
+ * it, each other task runs at most once and never after the call returned, the count
+ * returned is the count that ran, every post is taken or withdrawn, and plain jobs in
+ * between find no post left over.
  *
  * Tasks never call cmocka: they record what they saw in per-worker slots or atomics that
  * the test's thread asserts on after worker_pool_run or worker_pool_join returns.
@@ -23,6 +27,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -538,6 +543,88 @@ static void test_background_misuse_fatal(void **state)
     expect_fatal(destroy_before_join, "destroyed while a background job runs");
 }
 
+/* Elastic jobs: task 0 grows the job (or not), and the job is withdrawn from the workers
+ * that have not started when task 0 returns. Each job has an id; a task that ran after its
+ * job's call had returned would see a newer current_job and count a late run. */
+static atomic_uint_fast64_t current_job;
+static atomic_uint late_runs;
+
+struct elastic_job {
+    struct worker_pool *pool;
+    uint64_t id;
+    uint32_t tasks;
+    bool grow, wait_for_all;
+    uint32_t runs[MAX_WORKERS]; /* each slot written only by its task */
+    atomic_uint started;
+};
+
+static void elastic_task(uint32_t worker, void *arg)
+{
+    struct elastic_job *job = arg;
+    if (atomic_load(&current_job) != job->id)
+        atomic_fetch_add(&late_runs, 1);
+    job->runs[worker]++;
+    atomic_fetch_add(&job->started, 1);
+    if (worker != 0 || !job->grow)
+        return;
+    worker_pool_grow(job->pool);
+    worker_pool_grow(job->pool); /* a second call does nothing */
+    while (job->wait_for_all && atomic_load(&job->started) < job->tasks)
+        sched_yield();
+}
+
+static void test_elastic_jobs(void **state)
+{
+    enum { SIZE = 4, JOBS = 6000 };
+    struct worker_pool *pool = worker_pool_create(SIZE, "tpool-");
+    uint64_t grown[SIZE] = {0};
+    uint32_t all_ran = 0, withdrawn_jobs = 0;
+    for (uint32_t j = 0; j < JOBS; j++) {
+        struct elastic_job job = {.pool = pool, .id = j + 1, .tasks = j % SIZE + 1};
+        job.grow = j % 3 != 0;
+        job.wait_for_all = j % 3 == 2;
+        atomic_init(&job.started, 0);
+        atomic_store(&current_job, job.id);
+        uint32_t ran = worker_pool_run_elastic(pool, job.tasks, elastic_task, &job);
+        atomic_store(&current_job, 0);
+        uint32_t counted = 0;
+        for (uint32_t w = 0; w < MAX_WORKERS; w++) {
+            assert_true(job.runs[w] <= (w < job.tasks ? 1u : 0u));
+            counted += job.runs[w];
+        }
+        assert_int_equal(job.runs[0], 1);
+        assert_int_equal(ran, counted);
+        if (!job.grow)
+            assert_int_equal(ran, 1);
+        if (job.wait_for_all)
+            assert_int_equal(ran, job.tasks);
+        if (job.grow)
+            for (uint32_t w = 1; w < job.tasks; w++)
+                grown[w]++;
+        all_ran += ran == job.tasks;
+        withdrawn_jobs += ran < job.tasks;
+        /* A plain job in between: no post left over from the elastic one. */
+        if (j % 5 == 0) {
+            struct once_job once;
+            memset(&once, 0, sizeof once);
+            worker_pool_run(pool, SIZE, once_task, &once);
+            for (uint32_t w = 0; w < SIZE; w++)
+                assert_int_equal(once.runs[w], 1);
+        }
+    }
+    assert_int_equal(atomic_load(&late_runs), 0);
+    uint64_t plain_jobs = (JOBS + 4) / 5;
+    for (uint32_t w = 1; w < SIZE; w++) {
+        struct worker_pool_stats stats;
+        worker_pool_get_stats(pool, w, &stats);
+        /* Every post of an elastic job was either taken or withdrawn. */
+        assert_int_equal(stats.jobs_count + stats.withdrawn_count, grown[w] + plain_jobs);
+    }
+    print_message("%d elastic jobs: %u with every task run, %u withdrawn from a worker\n", JOBS,
+                  all_ran, withdrawn_jobs);
+    worker_pool_destroy(pool);
+}
+
 static void test_default_threads(void **state)
 {
     assert_int_equal(worker_pool_default_threads(), (uint32_t)platform_available_cores());
@@ -559,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_background_alternating_with_run),
         cmocka_unit_test(test_join_without_job),
         cmocka_unit_test(test_background_misuse_fatal),
+        cmocka_unit_test(test_elastic_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
