@@ -111,6 +111,16 @@ void worklist_termination_init(struct worklist_termination *t, struct worklist_d
     t->victim_orders = NULL;
 }
 
+void worklist_termination_expect_late(struct worklist_termination *t)
+{
+    atomic_store_explicit(&t->idle_count, t->worker_count, memory_order_seq_cst);
+}
+
+void worklist_termination_arrive(struct worklist_termination *t)
+{
+    atomic_fetch_sub_explicit(&t->idle_count, 1, memory_order_seq_cst);
+}
+
 void worklist_termination_set_victim_orders(struct worklist_termination *t, const uint32_t *orders)
 {
     size_t n = t->worker_count;

@@ -176,6 +176,17 @@ static inline size_t worklist_size_estimate(const struct worklist_deque *d)
  * order is only a steal that fails after the worker counted itself busy; it then counts
  * itself idle again.
  *
+ * Late workers. A group whose workers may start late, or never (they run in an elastic
+ * job, platform/worker_pool.h), calls worklist_termination_expect_late after init: every
+ * worker then starts counted idle, and each calls worklist_termination_arrive, which
+ * counts it busy, before it takes any work, from a deque or from any other source the
+ * group shares (a cursor over roots, say). A worker that has not arrived is idle and
+ * holds nothing, so the invariant holds as stated. Every shared source must be one that
+ * a worker exhausts before it offers termination (a worker reaches the loop above only
+ * once the cursors say there is nothing left to claim): then when every worker is idle,
+ * every source is exhausted too, and one that arrives afterwards finds nothing, offers
+ * and leaves at once.
+ *
  * The deques must outlive every worker's loop (destroy them after joining the workers).
  * Reuse for another phase with worklist_termination_init, while no worker is in the loop.
  *
@@ -195,6 +206,10 @@ struct worklist_termination {
 /* Also clears the victim orders (random victims). */
 void worklist_termination_init(struct worklist_termination *t, struct worklist_deque *const *deques,
                                size_t worker_count);
+/* After init: every worker starts idle and arrives (see "Late workers" above). */
+void worklist_termination_expect_late(struct worklist_termination *t);
+/* Worker: counts itself busy; before it takes any work, once, after expect_late. */
+void worklist_termination_arrive(struct worklist_termination *t);
 /* orders: NULL (random victims), or worker_count rows of worker_count-1 entries, row i
  * (at i*(worker_count-1)) listing every worker but i exactly once, in the order worker i
  * tries them. Checked here (a malformed order is a fatal error); not copied: it must stay

@@ -10,7 +10,8 @@
  * exactly once (a counter per item). Termination: N workers process a synthetic tree of
  * tasks (each task pushes its children), stealing from each other; every worker leaves
  * its loop, and when it does every task has been processed exactly once; the same with
- * the node-first victim orders of a numa placement (platform/placement.h). Victim
+ * the node-first victim orders of a numa placement (platform/placement.h), and with late
+ * workers, of which only some ever run. Victim
  * orders: a thief visits the deques in its row's order, and a malformed order is fatal.
  *
  * Items are pointers into an array of per-item counters, so an item's address is its
@@ -333,6 +334,12 @@ struct tree_run {
     _Atomic uint64_t processed, early_exits, bad_items;
     _Atomic uint64_t steal_any_hits, offer_hits;
     bool yield_sometimes; /* small trees: widen the windows between steps */
+    /* Late workers (worklist_termination_expect_late): each arrives, after a delay for
+     * some, then tries to claim the root from a shared flag, as a scavenger task claims
+     * roots from a cursor. Only started_count of the worker_count workers ever run. */
+    bool late;
+    size_t started_count;
+    _Atomic bool root_claimed;
 };
 
 struct tree_worker {
@@ -364,6 +371,13 @@ static void *tree_worker_main(void *arg)
     struct tree_worker *w = arg;
     struct tree_run *r = w->run;
     uint64_t steal_any_hits = 0, offer_hits = 0;
+    if (r->late) {
+        if (w->self % 2 == 1)
+            usleep(50 * (unsigned)w->self); /* start late: others may be done already */
+        worklist_termination_arrive(&r->term);
+        if (!atomic_exchange(&r->root_claimed, true))
+            process_task(r, w->self, (void *)&r->visits[0]);
+    }
     for (;;) {
         void *item = worklist_pop(&r->deques[w->self]);
         if (!item && (item = worklist_steal_any(&r->term, w->self)))
@@ -391,9 +405,11 @@ static size_t tree_size(size_t fanout, size_t depth)
 }
 
 /* Returns the number of tasks handed over by stealing (for the report). victim_orders:
- * NULL (random victims) or as for worklist_termination_set_victim_orders. */
-static uint64_t run_tree_ordered(size_t worker_count, size_t fanout, size_t depth,
-                                 bool yield_sometimes, const uint32_t *victim_orders)
+ * NULL (random victims) or as for worklist_termination_set_victim_orders. started_count:
+ * 0 for the usual group (all start busy, the root at worker 0), or how many of the
+ * worker_count late workers run (see struct tree_run). */
+static uint64_t run_tree_group(size_t worker_count, size_t started_count, size_t fanout,
+                               size_t depth, bool yield_sometimes, const uint32_t *victim_orders)
 {
     struct tree_run *r = calloc(1, sizeof(*r));
     assert_non_null(r);
@@ -408,15 +424,20 @@ static uint64_t run_tree_ordered(size_t worker_count, size_t fanout, size_t dept
     }
     worklist_termination_init(&r->term, r->deque_ptrs, worker_count);
     worklist_termination_set_victim_orders(&r->term, victim_orders);
-    worklist_push(&r->deques[0], (void *)&r->visits[0]); /* the root, at worker 0 */
+    r->late = started_count > 0;
+    r->started_count = r->late ? started_count : worker_count;
+    if (r->late)
+        worklist_termination_expect_late(&r->term);
+    else
+        worklist_push(&r->deques[0], (void *)&r->visits[0]); /* the root, at worker 0 */
 
     struct tree_worker workers[8];
-    for (size_t i = 0; i < worker_count; i++) {
+    for (size_t i = 0; i < r->started_count; i++) {
         workers[i] = (struct tree_worker){.run = r, .self = i};
         assert_int_equal(pthread_create(&workers[i].handle, NULL, tree_worker_main, &workers[i]),
                          0);
     }
-    for (size_t i = 0; i < worker_count; i++)
+    for (size_t i = 0; i < r->started_count; i++)
         pthread_join(workers[i].handle, NULL);
 
     size_t unvisited = 0, revisited = 0;
@@ -438,6 +459,12 @@ static uint64_t run_tree_ordered(size_t worker_count, size_t fanout, size_t dept
     free(r->visits);
     free(r);
     return stolen;
+}
+
+static uint64_t run_tree_ordered(size_t worker_count, size_t fanout, size_t depth,
+                                 bool yield_sometimes, const uint32_t *victim_orders)
+{
+    return run_tree_group(worker_count, 0, fanout, depth, yield_sometimes, victim_orders);
 }
 
 static uint64_t run_tree(size_t worker_count, size_t fanout, size_t depth, bool yield_sometimes)
@@ -467,6 +494,23 @@ static void test_termination_small_trees(void **state)
     print_message("  %zu runs of 1 to 8 workers on trees of 1 to 127 tasks, %" PRIu64
                   " stolen, %.2f s\n",
                   2 * reps, stolen, (double)(platform_now_ns() - start_ns) / 1e9);
+}
+
+/* Late workers: groups of 2 to 8 in which only some workers ever run, the odd ones
+ * starting late, on small and large trees and a chain. Every run must end with every
+ * task processed once, whichever workers came: the absent ones count as idle. */
+static void test_termination_late_workers(void **state)
+{
+    size_t reps = 200 / TEST_SCALE_DIVISOR;
+    uint64_t start_ns = platform_now_ns(), stolen = 0;
+    for (size_t rep = 0; rep < reps; rep++) {
+        size_t workers = 2 + rep % 7, started = 1 + rep % workers;
+        stolen += run_tree_group(workers, started, 2, 1 + rep % 8, rep % 2 == 0, NULL);
+        stolen += run_tree_group(workers, started, 1, 300, true, NULL);
+    }
+    stolen += run_tree_group(8, 5, 4, TEST_SCALE_DIVISOR > 1 ? 7 : 9, false, NULL);
+    print_message("  %zu runs of 2 to 8 workers of which 1 to 8 run, %" PRIu64 " stolen, %.2f s\n",
+                  2 * reps + 1, stolen, (double)(platform_now_ns() - start_ns) / 1e9);
 }
 
 /* A chain: each task has one child, so there is one item at a time and every steal
@@ -671,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_termination_large_tree),
         cmocka_unit_test(test_termination_small_trees),
         cmocka_unit_test(test_termination_chain),
+        cmocka_unit_test(test_termination_late_workers),
         cmocka_unit_test(test_termination_busy_before_take),
         cmocka_unit_test(test_victim_order),
         cmocka_unit_test(test_victim_order_malformed),
