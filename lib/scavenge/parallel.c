@@ -14,6 +14,14 @@
  * and items are dealt out statically (task i takes every N-th) and each task closes
  * only over what it copied itself: the ablation baseline.
  *
+ * Waking the other tasks. With stealing on, the job is elastic (platform/worker_pool.h):
+ * task 0 starts alone and wakes the others once it has copied GROW_AFTER_OBJECTS objects,
+ * and a task whose worker wakes after the work has run out never runs. A wake-up costs
+ * the waker a system call and the woken tens of microseconds, more than a scavenge with a
+ * few hundred survivors takes on one thread. The termination counts the tasks that have
+ * not arrived as idle (worklist_termination_expect_late), which is exact here because
+ * a task offers termination only after the root and item cursors are exhausted.
+ *
  * Copying: a task reads the map word, copies the object into its own to-space LAB (or
  * old-space LAB to promote it), then installs the forwarding address with one
  * compare-and-swap on the original's map word. The loser of a race takes its copy back
@@ -38,6 +46,8 @@
 #define ROOT_CHUNK 64
 /* Objects a task keeps to itself in front of its deque (see push_work). */
 #define LOCAL_CAPACITY 128
+/* Objects task 0 copies alone before it wakes the other tasks (see scavenge_collect). */
+#define GROW_AFTER_OBJECTS 128
 
 struct scavenger;
 
@@ -47,12 +57,14 @@ struct task {
     bool marking;
     struct worklist_deque deque;
     uint32_t local_count;
+    uint32_t grow_countdown; /* task 0 of an elastic job: objects until it wakes the others */
     struct object *local[LOCAL_CAPACITY];
     struct lab to_lab, old_lab;
     struct weak_slots weak;
     struct mark_local mark_local; /* promoted objects during a marking cycle */
     uint64_t copied_bytes, promoted_bytes, objects, remembered_slots, roots, remset_items;
     uint64_t steals, idle_ns, start_ns, end_ns;
+    bool ran; /* false: its worker woke after the work ran out (worker_pool_run_elastic) */
 } __attribute__((aligned(64)));
 
 struct scavenger {
@@ -67,6 +79,7 @@ struct scavenger {
     struct remset_work remset;
     _Atomic size_t next_item;
     struct worklist_deque **deques;
+    struct worker_pool *pool;
     struct worklist_termination termination;
     uint32_t *victim_orders; /* --pin numa: each task's victims, its own node first; or NULL */
 };
@@ -164,8 +177,12 @@ static struct object *evacuate(struct task *t, struct object *o)
     /* Word 0 may be CASed by another task meanwhile: copy the body, then the header. */
     const value_t *src = (const value_t *)o;
     value_t *dst = (value_t *)copy;
-    for (size_t i = 1; i < size / WORD_BYTES; i++)
-        dst[i] = src[i];
+    if (size <= 8 * WORD_BYTES) {
+        for (size_t i = 1; i < size / WORD_BYTES; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst + 1, src + 1, size - WORD_BYTES);
+    }
     dst[0] = map_word;
     value_t expected = map_word;
     if (!__atomic_compare_exchange_n(&o->map_word, &expected, (value_t)copy, false,
@@ -176,6 +193,8 @@ static struct object *evacuate(struct task *t, struct object *o)
         return object_forwardee_of(expected);
     }
     t->objects++;
+    if (UNLIKELY(t->grow_countdown) && --t->grow_countdown == 0)
+        worker_pool_grow(t->s->pool);
     if (promote) {
         t->promoted_bytes += size;
         if (UNLIKELY(t->marking))
@@ -235,6 +254,9 @@ static void task_main(uint32_t index, void *arg)
     struct scavenger *s = arg;
     struct task *t = &s->tasks[index];
     t->start_ns = platform_now_ns();
+    t->ran = true;
+    if (s->steal && s->task_count > 1)
+        worklist_termination_arrive(&s->termination);
     size_t first, last, cursor = (size_t)index * ROOT_CHUNK;
     while (next_item(t, &s->next_root, s->root_count, ROOT_CHUNK, &cursor, &first, &last)) {
         for (size_t i = first; i < last; i++)
@@ -268,6 +290,8 @@ static void record_worker_phases(struct scavenger *s, struct gc_tracer *tracer,
         return;
     for (uint32_t i = 0; i < s->task_count; i++) {
         struct task *t = &s->tasks[i];
+        if (!t->ran)
+            continue;
         struct phase_record rec = {
             .pause_id = tracer->pause->pause_id,
             .cycle_id = tracer->pause->cycle_id,
@@ -296,6 +320,7 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         .ns = &heap->new_space,
         .task_count = tasks,
         .steal = options ? options->steal : true,
+        .pool = options ? options->pool : NULL,
     };
     s.tasks = platform_aligned_alloc(64, tasks * sizeof *s.tasks);
     if (!s.tasks)
@@ -316,6 +341,10 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         s.victim_orders =
             placement_gc_victim_orders(placement_active(), tasks, placement_current_node());
         worklist_termination_set_victim_orders(&s.termination, s.victim_orders);
+        if (tasks > 1) {
+            worklist_termination_expect_late(&s.termination);
+            s.tasks[0].grow_countdown = GROW_AFTER_OBJECTS;
+        }
     }
     pause->young_before_bytes = heap_young_used_bytes(heap);
     new_space_flip(s.ns);
@@ -329,6 +358,8 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     {
         if (tasks == 1)
             task_main(0, &s);
+        else if (s.steal)
+            worker_pool_run_elastic(options->pool, tasks, task_main, &s);
         else
             worker_pool_run(options->pool, tasks, task_main, &s);
         for (uint32_t i = 0; i < tasks; i++)
