@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Summarizes a bench/scavenge/run output directory: throughput.csv, steal.csv, runs.csv
-and a table on stdout (copy.csv, written by copy_bench, is only printed).
+"""Summarizes a bench/scavenge/run output directory: throughput.csv, steal.csv,
+ceiling.csv, runs.csv and a table on stdout (copy.csv, written by copy_bench, is only
+printed).
 
 Per run, from the run directory (shared/design/OUTPUTS.md): pauses.csv rows of kind
 scavenge give the scavenge count, mean and p99 (nearest rank) pause, mean evacuate
@@ -8,7 +9,14 @@ phase and throughput = (copied + promoted bytes) / total scavenge pause in ms; p
 rows 'evacuate_task' (one per GC task per parallel scavenge) give steals per scavenge,
 the idle share (idle_us / task duration), the share of the objects copied by the
 busiest task in each scavenge (summed over scavenges, divided by all objects copied),
-and the start skew (last task start - first task start, per scavenge).
+the start skew (last task start - first task start, over the scavenges in which more
+than one task ran) and the share of scavenges in which more than one task ran (task 0
+wakes the others only once it has work to share: lib/scavenge/parallel.c).
+The ceiling part: the serial build alone (solo) and two serial processes at once (pair-a,
+pair-b); inflation = mean of the pair's mean pauses / solo's, per repetition, and
+ceiling = 2 / inflation, the speedup that two GC threads could reach if they shared
+nothing but the machine (an upper bound: the pair's pauses overlap the other process's
+mutator as often as its pauses).
 Across repetitions: medians; a ratio is taken within each repetition (configurations
 of one repetition ran back to back) and the median of those is reported.
 
@@ -58,6 +66,7 @@ def run_metrics(run_dir):
         "idle_share": None,
         "busiest_task_item_share": None,
         "start_skew_us": None,
+        "multi_task_share": None,
     }
     summary = read_csv(os.path.join(run_dir, "summary.csv"))
     m["wall_ms"] = float(summary[0]["wall_ms"]) if summary else None
@@ -75,15 +84,17 @@ def run_metrics(run_dir):
         busiest = sum(max(int(r["items"]) for r in t) for t in tasks.values())
         total = sum(int(r["items"]) for r in all_rows)
         m["busiest_task_item_share"] = busiest / total if total else None
+        multi = [t for t in tasks.values() if len(t) > 1]
         m["start_skew_us"] = statistics.mean(
             max(float(r["start_us"]) for r in t) - min(float(r["start_us"]) for r in t)
-            for t in tasks.values())
+            for t in multi)
+        m["multi_task_share"] = len(multi) / len(tasks)
     return m
 
 
 METRICS = ["scavenges", "mean_pause_us", "p99_pause_us", "max_pause_us", "mean_evacuate_us",
            "throughput_bytes_per_ms", "steals_per_scavenge", "idle_share",
-           "busiest_task_item_share", "start_skew_us", "wall_ms"]
+           "busiest_task_item_share", "start_skew_us", "multi_task_share", "wall_ms"]
 
 
 def median_of(runs, key):
@@ -163,7 +174,8 @@ def main():
         header = ["workload", "params", "config", "runs_ok", "runs", "scavenges", "mean_pause_us",
                   "p99_pause_us", "mean_evacuate_us", "throughput_bytes_per_ms",
                   "speedup_mean_pause", "speedup_p99_pause", "speedup_throughput",
-                  "steals_per_scavenge", "idle_share", "busiest_task_item_share", "start_skew_us"]
+                  "steals_per_scavenge", "idle_share", "busiest_task_item_share", "start_skew_us",
+                  "multi_task_share"]
         rows, table = [], []
         for wl, params in workloads:
             base = group("throughput", wl, "serial")
@@ -179,7 +191,8 @@ def main():
                              fmt(med["mean_evacuate_us"]), fmt(med["throughput_bytes_per_ms"], 0),
                              fmt(sp_mean, 3), fmt(sp_p99, 3), fmt(sp_tp, 3),
                              fmt(med["steals_per_scavenge"]), fmt(med["idle_share"], 3),
-                             fmt(med["busiest_task_item_share"], 3), fmt(med["start_skew_us"])])
+                             fmt(med["busiest_task_item_share"], 3), fmt(med["start_skew_us"]),
+                             fmt(med["multi_task_share"], 3)])
                 table.append([wl, c, f"{len(g)}/{n}", fmt(med["scavenges"], 0),
                               fmt(med["mean_pause_us"] and med["mean_pause_us"] / 1000, 2),
                               fmt(med["p99_pause_us"] and med["p99_pause_us"] / 1000, 2),
@@ -214,6 +227,37 @@ def main():
         print_table(f"Work stealing on {wl} {st[0]['params']} (parallel, 2 GC threads; medians; "
                     "on/off paired per repetition, below 1: stealing wins)",
                     ["metric", "steal_on", "steal_off", "1_thread", "on/off"], table)
+
+    # --- ceiling: two serial processes at once against one -------------------------------------
+    ce = [r for r in runs if r["part"] == "ceiling"]
+    if ce:
+        header = ["workload", "params", "runs_ok_solo", "runs_ok_pair", "solo_mean_pause_us",
+                  "pair_mean_pause_us", "inflation", "ceiling_speedup"]
+        rows, table = [], []
+        for wl, params in dict.fromkeys((r["workload"], r["params"]) for r in ce):
+            solo = {r["rep"]: r for r in group("ceiling", wl, "solo")}
+            a = {r["rep"]: r for r in group("ceiling", wl, "pair-a")}
+            b = {r["rep"]: r for r in group("ceiling", wl, "pair-b")}
+            pair, inflation = [], []
+            for rep_n in sorted(set(a) & set(b)):
+                both = statistics.mean([a[rep_n]["mean_pause_us"], b[rep_n]["mean_pause_us"]])
+                pair.append(both)
+                if rep_n in solo:
+                    inflation.append(both / solo[rep_n]["mean_pause_us"])
+            infl = statistics.median(inflation) if inflation else None
+            ceiling = 2 / infl if infl else None
+            solo_med = median_of(list(solo.values()), "mean_pause_us")
+            pair_med = statistics.median(pair) if pair else None
+            rows.append([wl, params, len(solo), len(pair), fmt(solo_med), fmt(pair_med),
+                         fmt(infl, 3), fmt(ceiling, 3)])
+            table.append([wl, f"{len(solo)}/{len(pair)}",
+                          fmt(solo_med and solo_med / 1000, 2), fmt(pair_med and pair_med / 1000, 2),
+                          fmt(infl, 3), fmt(ceiling, 2)])
+        write_csv(os.path.join(out, "ceiling.csv"), header, rows)
+        print_table("Ceiling: the serial build alone against two serial processes at once "
+                    "(mean scavenge pause, ms; inflation paired per repetition; ceiling = "
+                    "2 / inflation)",
+                    ["workload", "ok", "solo_ms", "pair_ms", "inflation", "ceiling"], table)
 
     copy_csv = os.path.join(out, "copy.csv")
     if os.path.exists(copy_csv) and os.path.getsize(copy_csv):
