@@ -155,7 +155,7 @@ static inline struct object *pop_work(struct task *t)
     if (t->local_count == 0)
         return worklist_pop(&t->deque);
     if (t->local_count > 1 && t->s->steal &&
-        atomic_load_explicit(&t->s->termination.idle_count, memory_order_relaxed) > 0 &&
+        worklist_termination_waiting_estimate(&t->s->termination) > 0 &&
         worklist_size_estimate(&t->deque) == 0)
         publish_half(t);
     return t->local[--t->local_count];

@@ -106,6 +106,7 @@ void worklist_termination_init(struct worklist_termination *t, struct worklist_d
                                size_t worker_count)
 {
     atomic_init(&t->idle_count, 0);
+    atomic_init(&t->absent_count, 0);
     t->worker_count = worker_count;
     t->deques = deques;
     t->victim_orders = NULL;
@@ -114,11 +115,13 @@ void worklist_termination_init(struct worklist_termination *t, struct worklist_d
 void worklist_termination_expect_late(struct worklist_termination *t)
 {
     atomic_store_explicit(&t->idle_count, t->worker_count, memory_order_seq_cst);
+    atomic_store_explicit(&t->absent_count, t->worker_count, memory_order_relaxed);
 }
 
 void worklist_termination_arrive(struct worklist_termination *t)
 {
     atomic_fetch_sub_explicit(&t->idle_count, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&t->absent_count, 1, memory_order_relaxed);
 }
 
 void worklist_termination_set_victim_orders(struct worklist_termination *t, const uint32_t *orders)

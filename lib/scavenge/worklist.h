@@ -198,6 +198,7 @@ static inline size_t worklist_size_estimate(const struct worklist_deque *d)
  */
 struct worklist_termination {
     _Atomic size_t idle_count;
+    _Atomic size_t absent_count; /* late workers that have not arrived (counted idle) */
     size_t worker_count;
     struct worklist_deque *const *deques; /* deques[i] is owned by worker i */
     const uint32_t *victim_orders;        /* NULL, or worker_count rows of worker_count-1 */
@@ -210,6 +211,15 @@ void worklist_termination_init(struct worklist_termination *t, struct worklist_d
 void worklist_termination_expect_late(struct worklist_termination *t);
 /* Worker: counts itself busy; before it takes any work, once, after expect_late. */
 void worklist_termination_arrive(struct worklist_termination *t);
+
+/* Any thread: how many workers that have arrived are idle now, i.e. looking for work
+ * (a hint, for deciding to share work; never part of the termination decision). */
+static inline size_t worklist_termination_waiting_estimate(struct worklist_termination *t)
+{
+    size_t idle = atomic_load_explicit(&t->idle_count, memory_order_relaxed);
+    size_t absent = atomic_load_explicit(&t->absent_count, memory_order_relaxed);
+    return idle > absent ? idle - absent : 0;
+}
 /* orders: NULL (random victims), or worker_count rows of worker_count-1 entries, row i
  * (at i*(worker_count-1)) listing every worker but i exactly once, in the order worker i
  * tries them. Checked here (a malformed order is a fatal error); not copied: it must stay
