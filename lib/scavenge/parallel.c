@@ -208,6 +208,28 @@ static struct object *evacuate(struct task *t, struct object *o)
 
 SCAVENGE_DEFINE_VISITORS(struct task, evacuate)
 
+/* Roots and remembered slots are visited in long runs (a 512 KiB item of a large array
+ * has up to 64K slots), and every object they copy is pushed. Left there until the
+ * closure, those objects would overflow the private stack into the deque, one push and
+ * one fenced pop each, and be scanned long after their copies left the cache. So the
+ * visits scan what they copied as they go, once the stack holds DRAIN_AT objects. */
+#define DRAIN_AT 64
+
+static void drain_local(struct task *t)
+{
+    while (t->local_count > 0)
+        scan_object(t, t->local[--t->local_count]);
+}
+
+static enum slot_callback_result visit_remembered_draining(value_t *slot, void *ctx)
+{
+    struct task *t = ctx;
+    enum slot_callback_result result = visit_remembered(slot, ctx);
+    if (UNLIKELY(t->local_count >= DRAIN_AT))
+        drain_local(t);
+    return result;
+}
+
 /* Work items are dealt out dynamically (an atomic cursor) with stealing on, or
  * statically (every task_count-th, from index) with it off. */
 static bool next_item(struct task *t, _Atomic size_t *cursor, size_t count, size_t chunk,
@@ -262,11 +284,12 @@ static void task_main(uint32_t index, void *arg)
         for (size_t i = first; i < last; i++)
             scavenge_slot(t, NULL, s->roots[i]);
         t->roots += last - first;
+        drain_local(t);
     }
     cursor = index;
     while (next_item(t, &s->next_item, s->remset.items.count, 1, &cursor, &first, &last)) {
         t->remembered_slots +=
-            remset_visit_item(&s->remset.items.items[first], visit_remembered, t);
+            remset_visit_item(&s->remset.items.items[first], visit_remembered_draining, t);
         t->remset_items++;
     }
     close_over(t);
