@@ -150,15 +150,22 @@ static inline void push_work(struct task *t, struct object *o)
     t->local[t->local_count++] = o;
 }
 
-static inline struct object *pop_work(struct task *t)
+/* The private stack's top; the older half goes to the deque first if another task is
+ * looking for work and would find none there. local_count > 0. */
+static inline struct object *pop_local(struct task *t)
 {
-    if (t->local_count == 0)
-        return worklist_pop(&t->deque);
     if (t->local_count > 1 && t->s->steal &&
         worklist_termination_waiting_estimate(&t->s->termination) > 0 &&
         worklist_size_estimate(&t->deque) == 0)
         publish_half(t);
     return t->local[--t->local_count];
+}
+
+static inline struct object *pop_work(struct task *t)
+{
+    if (t->local_count == 0)
+        return worklist_pop(&t->deque);
+    return pop_local(t);
 }
 
 static struct object *evacuate(struct task *t, struct object *o)
@@ -208,17 +215,18 @@ static struct object *evacuate(struct task *t, struct object *o)
 
 SCAVENGE_DEFINE_VISITORS(struct task, evacuate)
 
-/* Roots and remembered slots are visited in long runs (a 512 KiB item of a large array
- * has up to 64K slots), and every object they copy is pushed. Left there until the
- * closure, those objects would overflow the private stack into the deque, one push and
- * one fenced pop each, and be scanned long after their copies left the cache. So the
- * visits scan what they copied as they go, once the stack holds DRAIN_AT objects. */
+/* Remembered slots are visited in long runs (a 512 KiB item of a large array has up to
+ * 64K slots), and every object they copy is pushed. Left there until the closure, those
+ * objects would overflow the private stack into the deque, one push and one fenced pop
+ * each, and be scanned long after their copies left the cache. So the visit scans what
+ * it copied as it goes, once the stack holds DRAIN_AT objects (sharing as pop_work
+ * does). Root chunks are short (ROOT_CHUNK slots) and are left to the closure. */
 #define DRAIN_AT 64
 
 static void drain_local(struct task *t)
 {
     while (t->local_count > 0)
-        scan_object(t, t->local[--t->local_count]);
+        scan_object(t, pop_local(t));
 }
 
 static enum slot_callback_result visit_remembered_draining(value_t *slot, void *ctx)
@@ -284,7 +292,6 @@ static void task_main(uint32_t index, void *arg)
         for (size_t i = first; i < last; i++)
             scavenge_slot(t, NULL, s->roots[i]);
         t->roots += last - first;
-        drain_local(t);
     }
     cursor = index;
     while (next_item(t, &s->next_item, s->remset.items.count, 1, &cursor, &first, &last)) {
