@@ -140,6 +140,7 @@ static void run_scavenge(struct gc *gc, struct gc_tracer *tracer)
         .pool = gc->pool,
         .tasks = gc->scavenge_tasks,
         .steal = !gc->heap->config.static_partitioning,
+        .last_child_first = gc->heap->config.last_child_first,
     };
     scavenge_collect(gc->heap, tracer, &options);
     gc->scavenges++;

@@ -158,6 +158,7 @@ struct heap_config {
     bool verify_heap;
     uint32_t gc_threads;      /* GC worker pool size (young_gc=parallel); 0 counts as 1 */
     bool static_partitioning; /* parallel scavenger without work stealing (--steal=off) */
+    bool last_child_first;    /* parallel scavenger: --child-order last */
 };
 
 struct heap {

@@ -82,15 +82,29 @@ void scavenge_poison_from_space(struct new_space *ns);
 
 /*
  * The slot visitors of a scavenger, defined once for both strategies and instantiated
- * by each with its own context type (which has a `struct weak_slots weak` member) and
- * its own evacuate(ctx, object) -> copy, so that they inline into the copying loop:
+ * by each with its own context type (which has a `struct weak_slots weak` member), its
+ * own evacuate(ctx, object) -> copy, so that they inline into the copying loop, and the
+ * order in which scan_object visits an object's slots:
+ *   SCAN_FORWARD   first slot first: Cheney's queue then copies an object's children in
+ *                  slot order, breadth first;
+ *   SCAN_BACKWARD  last slot first, for a scavenger whose grey objects are a stack (LIFO):
+ *                  the first slot's child, pushed last, is scanned first, so the closure is
+ *                  a depth-first preorder in slot order. That is the order in which a
+ *                  recursively built structure was allocated (a tree: a node, then its
+ *                  first subtree, then the next), so from-space is read, and to-space
+ *                  written, in address order: hierarchical copying (Wilson, Lam and Moher,
+ *                  "Effective static-graph reorganization to improve locality in
+ *                  garbage-collected systems", PLDI 1991; Siegwart and Hirzel, "Improving
+ *                  locality with parallel hierarchical copying GC", ISMM 2006).
  *   scavenge_slot(ctx, host_page, slot)  updates a root (host_page NULL) or a field of a
  *       live object; an old host whose field now points young records it;
  *   scan_object(ctx, object)             scavenge_slot on every tagged field;
  *   visit_remembered(slot, ctx)          a remembered-set slot (remset_visit_item):
  *       SLOT_KEEP while it points into the young generation.
  */
-#define SCAVENGE_DEFINE_VISITORS(ctx_type, evacuate_fn)                                            \
+enum scan_order { SCAN_FORWARD, SCAN_BACKWARD };
+
+#define SCAVENGE_DEFINE_VISITORS(ctx_type, evacuate_fn, scan_order)                                \
     static inline void scavenge_slot(ctx_type *c, struct page *host_page, value_t *slot)           \
     {                                                                                              \
         value_t v = *slot;                                                                         \
@@ -125,18 +139,34 @@ void scavenge_poison_from_space(struct new_space *ns);
             if (slots[i] & 1)                                                                      \
                 __builtin_prefetch((void *)value_address(slots[i]));                               \
         /* Eight slots at a time, skipped at once when none is tagged as a reference (runs of      \
-         * Smis: a test the compiler vectorizes); then the tail one by one. */                     \
-        size_t i = start;                                                                          \
-        for (; i + 8 <= end; i += 8) {                                                             \
-            value_t tags = 0;                                                                      \
-            for (size_t k = 0; k < 8; k++)                                                         \
-                tags |= slots[i + k];                                                              \
-            if (tags & 1)                                                                          \
+         * Smis: a test the compiler vectorizes); then the rest one by one. */                     \
+        if (scan_order == SCAN_FORWARD) {                                                          \
+            size_t i = start;                                                                      \
+            for (; i + 8 <= end; i += 8) {                                                         \
+                value_t tags = 0;                                                                  \
                 for (size_t k = 0; k < 8; k++)                                                     \
-                    scavenge_slot(c, host_page, &slots[i + k]);                                    \
+                    tags |= slots[i + k];                                                          \
+                if (tags & 1)                                                                      \
+                    for (size_t k = 0; k < 8; k++)                                                 \
+                        scavenge_slot(c, host_page, &slots[i + k]);                                \
+            }                                                                                      \
+            for (; i < end; i++)                                                                   \
+                scavenge_slot(c, host_page, &slots[i]);                                            \
+        } else {                                                                                   \
+            size_t i = end;                                                                        \
+            for (; i >= start + 8; i -= 8) {                                                       \
+                value_t tags = 0;                                                                  \
+                for (size_t k = 1; k <= 8; k++)                                                    \
+                    tags |= slots[i - k];                                                          \
+                if (tags & 1)                                                                      \
+                    for (size_t k = 1; k <= 8; k++)                                                \
+                        scavenge_slot(c, host_page, &slots[i - k]);                                \
+            }                                                                                      \
+            while (i > start) {                                                                    \
+                i--;                                                                               \
+                scavenge_slot(c, host_page, &slots[i]);                                            \
+            }                                                                                      \
         }                                                                                          \
-        for (; i < end; i++)                                                                       \
-            scavenge_slot(c, host_page, &slots[i]);                                                \
     }                                                                                              \
                                                                                                    \
     static enum slot_callback_result visit_remembered(value_t *slot, void *ctx)                    \

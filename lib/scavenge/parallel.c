@@ -27,6 +27,15 @@
  * compare-and-swap on the original's map word. The loser of a race takes its copy back
  * from its LAB (the copy is always the last thing it allocated) and uses the winner's.
  *
+ * Order: a task's grey objects are a stack, and scan_object visits an object's slots from
+ * the last to the first, so the first slot's child is scanned first and the closure is a
+ * depth-first preorder in slot order (hierarchical copying, see scavenge/common.h): a
+ * tree built parent first is read and copied in address order. `--child-order last`
+ * visits the slots first to last instead, the order before this choice, for ablation.
+ * On gcbench, whose long-lived trees are built parent first, one task went from 0.90x
+ * of Cheney's mean pause to 1.03x; on binary-trees, whose trees are built children
+ * first, from 0.92x to 0.87x, with 2 tasks unchanged (1.60x).
+ *
  * Invariants: every slot is written by one task only (a root by its chunk's task, a
  * remembered slot by its item's task, an object's slot by the task that scans the object,
  * which is the one that copied it or stole it); a copy is fully written before it is
@@ -55,6 +64,7 @@ struct task {
     struct scavenger *s;
     uint32_t index;
     bool marking;
+    enum scan_order scan_order; /* SCAN_BACKWARD: the first slot's child first (default) */
     struct worklist_deque deque;
     uint32_t local_count;
     uint32_t grow_countdown; /* task 0 of an elastic job: objects until it wakes the others */
@@ -213,7 +223,7 @@ static struct object *evacuate(struct task *t, struct object *o)
     return copy;
 }
 
-SCAVENGE_DEFINE_VISITORS(struct task, evacuate)
+SCAVENGE_DEFINE_VISITORS(struct task, evacuate, c->scan_order)
 
 /* Remembered slots are visited in long runs (a 512 KiB item of a large array has up to
  * 64K slots), and every object they copy is pushed. Left there until the closure, those
@@ -361,6 +371,7 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
         s.tasks[i].s = &s;
         s.tasks[i].index = i;
         s.tasks[i].marking = atomic_load(&heap->marking_active);
+        s.tasks[i].scan_order = options && options->last_child_first ? SCAN_FORWARD : SCAN_BACKWARD;
         if (s.tasks[i].marking)
             mark_local_init(&s.tasks[i].mark_local, heap->mark_pool);
         worklist_deque_init(&s.tasks[i].deque, 10);

@@ -21,6 +21,7 @@ struct scavenge_options {
     struct worker_pool *pool; /* parallel: the GC worker pool */
     uint32_t tasks;           /* parallel: how many of its workers take part (>= 1) */
     bool steal;               /* parallel: work stealing (false: static partitioning) */
+    bool last_child_first;    /* parallel: scan an object's last slot's child first */
 };
 
 void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,

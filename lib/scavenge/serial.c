@@ -120,7 +120,7 @@ static struct object *evacuate(struct scavenger *s, struct object *o)
     return copy;
 }
 
-SCAVENGE_DEFINE_VISITORS(struct scavenger, evacuate)
+SCAVENGE_DEFINE_VISITORS(struct scavenger, evacuate, SCAN_FORWARD)
 
 static void visit_root(value_t *slot, void *ctx) { scavenge_slot(ctx, NULL, slot); }
 

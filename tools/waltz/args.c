@@ -28,6 +28,7 @@ enum common_id {
     OPT_SEED,
     OPT_QUIET,
     OPT_STEAL,
+    OPT_CHILD_ORDER,
     OPT_PIN,
     OPT_TOPOLOGY,
 };
@@ -49,6 +50,7 @@ static const struct common_flag common_flags[] = {
     {OPT_SEED, "seed", KIND_UINT},
     {OPT_QUIET, "quiet", KIND_NONE},
     {OPT_STEAL, "steal", KIND_PATH},
+    {OPT_CHILD_ORDER, "child-order", KIND_PATH},
     {OPT_PIN, "pin", KIND_PATH},
     {OPT_TOPOLOGY, "topology", KIND_PATH},
 };
@@ -215,12 +217,13 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
             opts->quiet = true;
         return;
     }
-    const char *what = c->id == OPT_STEAL      ? "on or off"
-                       : c->id == OPT_PIN      ? "none, compact, scatter or numa"
-                       : c->id == OPT_TOPOLOGY ? "an hwloc synthetic description or XML file"
-                       : c->kind == KIND_PATH  ? "a directory"
-                       : c->kind == KIND_SIZE  ? "a size"
-                                               : "a number";
+    const char *what = c->id == OPT_STEAL         ? "on or off"
+                       : c->id == OPT_CHILD_ORDER ? "first or last"
+                       : c->id == OPT_PIN         ? "none, compact, scatter or numa"
+                       : c->id == OPT_TOPOLOGY    ? "an hwloc synthetic description or XML file"
+                       : c->kind == KIND_PATH     ? "a directory"
+                       : c->kind == KIND_SIZE     ? "a size"
+                                                  : "a number";
     const char *text = take_value(argc, argv, i, f, what);
     switch (c->id) {
     case OPT_OUT:
@@ -257,6 +260,15 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
         if (strcmp(text, "on") != 0 && strcmp(text, "off") != 0)
             cli_usage_error("--steal takes on or off, not '%s'", text);
         opts->static_partitioning = strcmp(text, "off") == 0;
+        break;
+    case OPT_CHILD_ORDER:
+        if (cli_young_gc_is_serial())
+            cli_usage_error("--child-order needs a build with -Dyoung_gc=parallel: this build's "
+                            "young_gc is %s (Cheney's queue copies children in slot order)",
+                            WALTZ_OPT_YOUNG_GC);
+        if (strcmp(text, "first") != 0 && strcmp(text, "last") != 0)
+            cli_usage_error("--child-order takes first or last, not '%s'", text);
+        opts->last_child_first = strcmp(text, "last") == 0;
         break;
     case OPT_PIN:
         if (placement_policy_parse(text, &opts->pin) != 0)
@@ -461,7 +473,12 @@ void args_print_run_help(FILE *out)
                 "  --gc-threads N     GC threads of the parallel scavenger, 1..%d (default: the\n"
                 "                     cores available, %u here); task 0 is the stopping thread\n%s"
                 "  --steal on|off     work stealing between GC threads (default on); off deals\n"
-                "                     roots and pages out statically (an ablation baseline)\n",
+                "                     roots and pages out statically (an ablation baseline)\n"
+                "  --child-order first|last\n"
+                "                     which child of a grey object is scanned first (default\n"
+                "                     first: a depth-first preorder in slot order, so trees\n"
+                "                     built parent first are copied in address order; last:\n"
+                "                     the reverse, for ablation)\n",
                 CLI_MAX_GC_THREADS, cli_default_gc_threads(),
                 strcmp(WALTZ_OPT_OLD_GC, "concurrent") == 0
                     ? "                     old_gc=concurrent: N-1 of them (at least 1) also mark\n"

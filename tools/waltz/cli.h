@@ -41,6 +41,7 @@ struct run_options {
     uint32_t mutators, gc_threads;
     bool mutators_given;       /* --mutators was on the command line */
     bool static_partitioning;  /* --steal off */
+    bool last_child_first;     /* --child-order last */
     enum placement_policy pin; /* --pin (default none) */
     const char *topology_spec; /* --topology: plan the placement for it; NULL: this machine */
     uint64_t young_size_bytes, heap_size_bytes;

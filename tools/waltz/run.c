@@ -240,8 +240,11 @@ static void fill_run_info(const struct run_options *opts, int argc, char **argv)
                                w->flags[i].choices[opts->values[i]]);
         else
             run_info_add_param(&run_info, w->flags[i].name, "%" PRId64, opts->values[i]);
-    if (!cli_young_gc_is_serial()) /* a collector knob, recorded beside the workload's */
+    if (!cli_young_gc_is_serial()) { /* collector knobs, recorded beside the workload's */
         run_info_add_param(&run_info, "steal", "%s", opts->static_partitioning ? "off" : "on");
+        run_info_add_param(&run_info, "child_order", "%s",
+                           opts->last_child_first ? "last" : "first");
+    }
     join_command_line(run_info.command_line, sizeof run_info.command_line, argc, argv);
     run_info.seed = opts->seed;
     run_info.mutators = opts->mutators;
@@ -368,6 +371,7 @@ int run_workload(const struct run_options *opts, int argc, char **argv)
         .verify_heap = opts->verify_heap,
         .gc_threads = opts->gc_threads,
         .static_partitioning = opts->static_partitioning,
+        .last_child_first = opts->last_child_first,
     };
     struct heap *heap = heap_create(&config, telemetry);
     struct gc *gc = gc_create(heap, telemetry);
