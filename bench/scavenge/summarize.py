@@ -168,7 +168,8 @@ def main():
     tp = [r for r in runs if r["part"] == "throughput"]
     if tp:
         workloads = list(dict.fromkeys((r["workload"], r["params"]) for r in tp))
-        order = ["serial", "parallel-g2", "parallel-g1"]
+        order = ["serial", "parallel-g2", "parallel-g1", "parallel-g2-lastchild",
+                 "parallel-g1-lastchild"]
         configs = sorted(dict.fromkeys(r["config"] for r in tp),
                          key=lambda c: order.index(c) if c in order else len(order))
         header = ["workload", "params", "config", "runs_ok", "runs", "scavenges", "mean_pause_us",
