@@ -32,9 +32,10 @@
  * depth-first preorder in slot order (hierarchical copying, see scavenge/common.h): a
  * tree built parent first is read and copied in address order. `--child-order last`
  * visits the slots first to last instead, the order before this choice, for ablation.
- * On gcbench, whose long-lived trees are built parent first, one task went from 0.90x
- * of Cheney's mean pause to 1.03x; on binary-trees, whose trees are built children
- * first, from 0.92x to 0.87x, with 2 tasks unchanged (1.60x).
+ * Against Cheney's mean pause (bench/scavenge/run, bench/results issue3-stop13), last
+ * child first -> first child first: gcbench, whose long-lived trees are built parent
+ * first, 0.87x -> 0.97x with one task and 1.33x -> 1.53x with two; binary-trees, whose
+ * trees are built children first, 0.96x -> 0.86x and 1.48x -> 1.42x.
  *
  * Invariants: every slot is written by one task only (a root by its chunk's task, a
  * remembered slot by its item's task, an object's slot by the task that scans the object,
