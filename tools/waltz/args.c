@@ -205,6 +205,20 @@ static void parse_workload_flag(const struct workload *w, const struct workload_
     opts->values[index] = (int64_t)value;
 }
 
+/* A two-valued knob of the parallel scavenger: refused on a serial build, and a value that
+ * is neither choice is an error. Returns whether it is the second choice. */
+static bool parse_parallel_choice(const char *name, const char *text, const char *first,
+                                  const char *second)
+{
+    if (cli_young_gc_is_serial())
+        cli_usage_error("--%s needs a build with -Dyoung_gc=parallel: this build's young_gc "
+                        "is %s",
+                        name, WALTZ_OPT_YOUNG_GC);
+    if (strcmp(text, first) != 0 && strcmp(text, second) != 0)
+        cli_usage_error("--%s takes %s or %s, not '%s'", name, first, second, text);
+    return strcmp(text, second) == 0;
+}
+
 static void parse_common_flag(const struct common_flag *c, int argc, char **argv, int *i,
                               const struct split_flag *f, struct run_options *opts)
 {
@@ -253,22 +267,10 @@ static void parse_common_flag(const struct common_flag *c, int argc, char **argv
         opts->seed = parse_uint_flag(c->name, text, 0, UINT64_MAX);
         break;
     case OPT_STEAL:
-        if (cli_young_gc_is_serial())
-            cli_usage_error("--steal needs a build with -Dyoung_gc=parallel: this build's "
-                            "young_gc is %s",
-                            WALTZ_OPT_YOUNG_GC);
-        if (strcmp(text, "on") != 0 && strcmp(text, "off") != 0)
-            cli_usage_error("--steal takes on or off, not '%s'", text);
-        opts->static_partitioning = strcmp(text, "off") == 0;
+        opts->static_partitioning = parse_parallel_choice(c->name, text, "on", "off");
         break;
     case OPT_CHILD_ORDER:
-        if (cli_young_gc_is_serial())
-            cli_usage_error("--child-order needs a build with -Dyoung_gc=parallel: this build's "
-                            "young_gc is %s (Cheney's queue copies children in slot order)",
-                            WALTZ_OPT_YOUNG_GC);
-        if (strcmp(text, "first") != 0 && strcmp(text, "last") != 0)
-            cli_usage_error("--child-order takes first or last, not '%s'", text);
-        opts->last_child_first = strcmp(text, "last") == 0;
+        opts->last_child_first = parse_parallel_choice(c->name, text, "first", "last");
         break;
     case OPT_PIN:
         if (placement_policy_parse(text, &opts->pin) != 0)
