@@ -84,7 +84,8 @@ struct worker_pool_worker {
     struct worker_pool *pool;
     uint32_t index;
     int thread_id;
-    struct worker_pool_stats stats; /* written by the worker while it holds a job */
+    struct worker_pool_stats stats; /* written by the worker while it holds a job, but
+                                       withdrawn_count, by the caller under mutex */
     struct platform_thread thread;
 };
 

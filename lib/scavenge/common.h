@@ -133,9 +133,16 @@ enum scan_order { SCAN_FORWARD, SCAN_BACKWARD };
         object_tagged_range(o, object_map(o), &start, &end);                                       \
         struct page *host_page = page_of(o);                                                       \
         value_t *slots = object_slots(o);                                                          \
-        /* Start fetching a few referents before copying any: they are rarely adjacent. */         \
-        size_t ahead = end - start < 8 ? end : start + 8;                                          \
-        for (size_t i = start; i < ahead; i++)                                                     \
+        /* Start fetching the first few referents visited before copying any: they are rarely      \
+         * adjacent. */                                                                            \
+        size_t ahead_lo = start, ahead_hi = end;                                                   \
+        if (end - start > 8) {                                                                     \
+            if (scan_order == SCAN_FORWARD)                                                        \
+                ahead_hi = start + 8;                                                              \
+            else                                                                                   \
+                ahead_lo = end - 8;                                                                \
+        }                                                                                          \
+        for (size_t i = ahead_lo; i < ahead_hi; i++)                                               \
             if (slots[i] & 1)                                                                      \
                 __builtin_prefetch((void *)value_address(slots[i]));                               \
         /* Eight slots at a time, skipped at once when none is tagged as a reference (runs of      \

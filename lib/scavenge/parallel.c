@@ -16,7 +16,9 @@
  *
  * Waking the other tasks. With stealing on, the job is elastic (platform/worker_pool.h):
  * task 0 starts alone and wakes the others once it has copied GROW_AFTER_OBJECTS objects,
- * and a task whose worker wakes after the work has run out never runs. A wake-up costs
+ * and a task whose worker has not taken the job when task 0 finishes never runs (one
+ * that took it in between runs, finds nothing, and is waited for). pauses.csv
+ * gc_threads counts the tasks that ran. A wake-up costs
  * the waker a system call and the woken tens of microseconds, more than a scavenge with a
  * few hundred survivors takes on one thread. The termination counts the tasks that have
  * not arrived as idle (worklist_termination_expect_late), which is exact here because
@@ -396,12 +398,13 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     TRACE_PHASE(tracer, "roots", roots_ns, s.root_count)
     heap_visit_strong_roots(heap, collect_root, &s);
     uint64_t objects = 0;
+    uint32_t tasks_ran = tasks;
     TRACE_PHASE(tracer, "evacuate", evacuate_ns, objects)
     {
         if (tasks == 1)
             task_main(0, &s);
         else if (s.steal)
-            worker_pool_run_elastic(options->pool, tasks, task_main, &s);
+            tasks_ran = worker_pool_run_elastic(options->pool, tasks, task_main, &s);
         else
             worker_pool_run(options->pool, tasks, task_main, &s);
         for (uint32_t i = 0; i < tasks; i++)
@@ -440,7 +443,7 @@ void scavenge_collect(struct heap *heap, struct gc_tracer *tracer,
     pause->young_after_bytes = heap_young_used_bytes(heap);
     pause->remset_slots = remembered;
     pause->steals = steals;
-    pause->gc_threads = tasks;
+    pause->gc_threads = tasks_ran;
     platform_free(s.roots);
     platform_free(s.deques);
     platform_free(s.tasks);

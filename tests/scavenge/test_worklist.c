@@ -501,6 +501,22 @@ static void test_termination_small_trees(void **state)
  * task processed once, whichever workers came: the absent ones count as idle. */
 static void test_termination_late_workers(void **state)
 {
+    /* The waiting estimate counts the idle workers that have arrived, not the absent. */
+    struct worklist_deque deques[2];
+    struct worklist_deque *ptrs[2] = {&deques[0], &deques[1]};
+    for (size_t i = 0; i < 2; i++)
+        worklist_deque_init(&deques[i], 2);
+    struct worklist_termination term;
+    worklist_termination_init(&term, ptrs, 2);
+    worklist_termination_expect_late(&term);
+    assert_int_equal(worklist_termination_waiting_estimate(&term), 0);
+    worklist_termination_arrive(&term);
+    assert_int_equal(worklist_termination_waiting_estimate(&term), 0);
+    assert_null(worklist_termination_offer(&term, 0)); /* worker 1 never came: done */
+    assert_int_equal(worklist_termination_waiting_estimate(&term), 1);
+    for (size_t i = 0; i < 2; i++)
+        worklist_deque_destroy(&deques[i]);
+
     size_t reps = 200 / TEST_SCALE_DIVISOR;
     uint64_t start_ns = platform_now_ns(), stolen = 0;
     for (size_t rep = 0; rep < reps; rep++) {
