@@ -302,10 +302,8 @@ static uint32_t worker_pool_fork_join(struct worker_pool *pool, uint32_t tasks,
     worker_pool_enter(pool, WORKER_POOL_FORK_JOIN, "worker_pool_run");
     pool->workers[0].thread_id = platform_thread_id();
 
-    uint32_t posted_tasks = 0;
     if (tasks > 1 && !elastic) {
         worker_pool_post_job(pool, 1, tasks - 1, fn, arg, platform_now_ns());
-        posted_tasks = tasks;
     } else if (tasks > 1) {
         pool->fn = fn;
         pool->arg = arg;
@@ -320,14 +318,14 @@ static uint32_t worker_pool_fork_join(struct worker_pool *pool, uint32_t tasks,
     own->busy_ns += fn_end_ns - fn_start_ns;
     own->jobs_count++;
 
-    uint32_t ran = 1;
-    if (elastic && pool->deferred_tasks == 0)
-        posted_tasks = tasks; /* fn(0) grew the job */
+    /* Posted: a plain job always, an elastic one if fn(0) grew it. */
+    bool posted = tasks > 1 && pool->deferred_tasks == 0;
     pool->deferred_tasks = 0;
-    if (posted_tasks > 1) {
-        ran = posted_tasks;
+    uint32_t ran = 1;
+    if (posted) {
+        ran = tasks;
         if (elastic)
-            ran -= worker_pool_withdraw(pool, posted_tasks);
+            ran -= worker_pool_withdraw(pool, tasks);
         worker_pool_wait_done(pool);
         own->idle_wait_ns += platform_now_ns() - fn_end_ns;
     }

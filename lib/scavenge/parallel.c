@@ -77,7 +77,7 @@ struct task {
     struct mark_local mark_local; /* promoted objects during a marking cycle */
     uint64_t copied_bytes, promoted_bytes, objects, remembered_slots, roots, remset_items;
     uint64_t steals, idle_ns, start_ns, end_ns;
-    bool ran; /* false: its worker woke after the work ran out (worker_pool_run_elastic) */
+    bool ran; /* false: its worker never took the job (worker_pool_run_elastic) */
 } __attribute__((aligned(64)));
 
 struct scavenger {
